@@ -1,0 +1,1 @@
+"""Console scripts: ``leadergroup-operator`` and ``leadergroup`` (the demo)."""

@@ -1,0 +1,166 @@
+"""``leadergroup-operator``: ``kopf run`` with this operator's handlers, peering and defaults.
+
+By default replicas coordinate through Kopf peering (the cluster-wide ``ClusterKopfPeering``
+``leadergroup-operator``, or a ``KopfPeering`` of that name in each namespace given with ``--namespace``):
+one replica works, the others stand by. ``--standalone`` runs without peering (one replica only).
+
+``kopf run -m leadergroup.handlers`` works too, with Kopf's own peering defaults (lifetime 60 s, one
+priority for every replica unless given) — fine for a single replica, not for the HA Deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import kopf
+
+from leadergroup import __version__
+from leadergroup.cli import peering
+from leadergroup.kube import KubeClient
+
+logger = logging.getLogger("leadergroup.cli.operator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, with Kopf's own option names."""
+    parser = argparse.ArgumentParser(
+        prog="leadergroup-operator",
+        description="Run the LeaderGroup operator (Kopf) with the current kubeconfig or in-cluster config.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)"
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="serve every namespace (default)")
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="serve only NS (repeatable, globs); peering then uses a KopfPeering in each NS",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--standalone", action="store_true", help="run without Kopf peering (a single replica only)"
+    )
+    mode.add_argument(
+        "--peering",
+        metavar="NAME",
+        default=peering.DEFAULT_PEERING_NAME,
+        help="Kopf peering object the replicas coordinate through (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority, higher wins (default: chosen free among the live replicas)",
+    )
+    parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=peering.DEFAULT_LIFETIME,
+        metavar="SECONDS",
+        help="how long a replica's keep-alive counts; a standby takes over this long after a crash "
+        "(default: %(default)s; Kopf's own default is 60)",
+    )
+    parser.add_argument(
+        "--liveness", metavar="URL", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+    )
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log more")
+    verbosity.add_argument("--debug", action="store_true", help="log everything")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    return parser
+
+
+def peering_plan(options: argparse.Namespace, identity: str) -> peering.PeeringPlan | None:
+    """Where the replicas' keep-alives go, or None when running standalone."""
+    if options.standalone:
+        return None
+    return peering.PeeringPlan(
+        name=options.peering,
+        # A glob names no object we can read: its namespaces' peerings are left to Kopf alone.
+        namespaces=[ns for ns in options.namespace if not peering.is_glob(ns)],
+        identity=identity,
+        lifetime=options.peering_lifetime,
+    )
+
+
+async def run(options: argparse.Namespace) -> int:
+    """Choose this replica's peering priority, then run Kopf until SIGTERM/SIGINT."""
+    identity = peering.own_identity()
+    plan = peering_plan(options, identity)
+    settings = kopf.OperatorSettings()
+    settings.peering.lifetime = options.peering_lifetime
+    async with contextlib.AsyncExitStack() as stack:
+        priority = options.priority
+        if plan is not None:
+            client = KubeClient.auto(user_agent="leadergroup-operator/peering")
+            stack.push_async_callback(client.close)
+            try:
+                if priority is None:
+                    priority = await peering.initial_priority(plan, client)
+                    stack.push_async_callback(
+                        _stop,
+                        asyncio.create_task(
+                            peering.resolve_ties(plan, client, settings, interval=plan.lifetime)
+                        ),
+                    )
+                else:
+                    await plan.read_peers(client)  # fail now rather than stay paused forever
+            except peering.PeeringError as error:
+                logger.error("%s", error)
+                return 2
+            logger.info(
+                "Peering through %s as %s with priority %d (lifetime %ds)",
+                plan.describe(),
+                identity,
+                priority,
+                plan.lifetime,
+            )
+        await kopf.operator(
+            settings=settings,
+            identity=identity,  # type: ignore[arg-type]  # Kopf's NewType over str
+            standalone=plan is None,
+            peering_name=plan.name if plan else None,
+            priority=priority,
+            liveness_endpoint=options.liveness,
+            clusterwide=not options.namespace,
+            namespaces=options.namespace,
+        )
+    return 0
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the options and run the operator until SIGTERM/SIGINT."""
+    options = build_parser().parse_args(argv)
+    if options.kubeconfig:
+        # Kopf's login and our client both read KUBECONFIG.
+        os.environ["KUBECONFIG"] = str(Path(options.kubeconfig).resolve())
+    if options.peering_lifetime < 1:
+        build_parser().error("--peering-lifetime must be at least 1")
+    kopf.configure(verbose=options.verbose, debug=options.debug, quiet=options.quiet)
+    import leadergroup.handlers  # noqa: F401  (registers the handlers)
+
+    with contextlib.suppress(asyncio.CancelledError):
+        return asyncio.run(run(options))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Kopf peering for replicas of the operator: one active replica, distinct priorities, fast takeover.
+
+Kopf pauses every replica that sees a live peer with a higher priority, and *all* replicas that see a
+live peer with the same priority. So each replica needs a priority no live peer has:
+
+* With no live peer, a replica takes a priority derived from its identity (the pod name), so replicas of
+  a fresh install that start together almost surely differ (1 in :data:`PRIORITY_SPAN` collide).
+* With live peers, it takes one below all of them: a (re)started replica joins as a standby and never
+  preempts the working one (a preemption would cost a pause, a re-list and a short double-active window).
+* Two replicas can still tie when each reads the peering object before the other's first keep-alive is
+  written (they start within about a second of each other) and their derived priorities collide, or both
+  see the same lowest peer. :func:`resolve_ties` re-reads the peering object every ``lifetime`` seconds;
+  of tied replicas the one whose identity sorts first keeps its priority, the others step below every
+  live peer. Until then the tied replicas are all paused: at worst about one ``lifetime`` of no service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import os
+import socket
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from leadergroup.kube import ApiError, KubeClient, Resource
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_PEERINGS = Resource("kopf.dev", "v1", "clusterkopfpeerings", "ClusterKopfPeering", namespaced=False)
+NAMESPACED_PEERINGS = Resource("kopf.dev", "v1", "kopfpeerings", "KopfPeering")
+
+DEFAULT_PEERING_NAME = "leadergroup-operator"
+# Kopf's default lifetime is 60 s: a standby would wait up to a minute after the active replica crashed.
+# With 10 s it takes over within ~10 s (plus a re-list), at the price of more keep-alives: Kopf renews
+# every max(1, lifetime - randint(5, 10)) s, i.e. every 1-5 s (~22 PATCHes per minute per replica, on
+# one small object) instead of every 50-55 s with the default. See docs/operations.md.
+DEFAULT_LIFETIME = 10
+# Priorities derived from identities fall in [PRIORITY_BASE, PRIORITY_BASE + PRIORITY_SPAN); well above
+# Kopf's default 0, so a developer's `kopf run` (priority 0) on a workstation never preempts the cluster's
+# replicas unless asked to with an explicit --priority.
+PRIORITY_BASE = 1000
+PRIORITY_SPAN = 1000
+# Kopf assumes 60 s for a peer that does not publish its lifetime.
+_KOPF_FALLBACK_LIFETIME = 60
+
+
+class PeeringError(Exception):
+    """The peering object cannot be used: absent, forbidden, or its CRD is not installed."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One operator's keep-alive record in a peering object's status."""
+
+    identity: str
+    priority: int
+    lastseen: datetime | None
+    lifetime: int
+
+    def alive(self, now: datetime) -> bool:
+        """Whether Kopf would still count this peer (its record has not expired)."""
+        if self.lastseen is None:
+            return True  # Kopf takes a record without lastseen as seen just now
+        return self.lastseen + timedelta(seconds=self.lifetime) > now
+
+
+def own_identity() -> str:
+    """This process's peering identity: ``POD_ID`` in a cluster, else user@host/pid (as Kopf does)."""
+    pod = os.environ.get("POD_ID")
+    if pod:
+        return pod
+    return f"{getpass.getuser()}@{socket.gethostname()}/{os.getpid()}"
+
+
+def derived_priority(identity: str) -> int:
+    """A stable priority for an identity, spread over a band so that replicas rarely collide."""
+    return PRIORITY_BASE + zlib.crc32(identity.encode()) % PRIORITY_SPAN
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_peers(body: Mapping[str, Any]) -> list[Peer]:
+    """The keep-alive records in a peering object (Kopf keeps them in ``status``, keyed by identity)."""
+    peers = []
+    for identity, record in (body.get("status") or {}).items():
+        if not isinstance(record, Mapping):
+            continue
+        try:
+            priority = int(record.get("priority", 0))
+            lifetime = int(record.get("lifetime", _KOPF_FALLBACK_LIFETIME))
+        except (TypeError, ValueError):
+            continue
+        peers.append(Peer(str(identity), priority, _parse_time(record.get("lastseen")), lifetime))
+    return peers
+
+
+def live_others(identity: str, peers: Iterable[Peer], now: datetime) -> list[Peer]:
+    """Peers Kopf would count, except our own record (left by this pod's previous container, maybe)."""
+    return [peer for peer in peers if peer.identity != identity and peer.alive(now)]
+
+
+def choose_priority(identity: str, peers: Iterable[Peer], now: datetime) -> int:
+    """The priority for a starting replica: its derived one when alone, else below every live peer."""
+    others = live_others(identity, peers, now)
+    if not others:
+        return derived_priority(identity)
+    return min(peer.priority for peer in others) - 1
+
+
+def resolve_tie(identity: str, priority: int, peers: Iterable[Peer], now: datetime) -> int | None:
+    """A new priority if a live peer shares ours and wins the tie-break; None to keep ours."""
+    others = live_others(identity, peers, now)
+    tied = [peer.identity for peer in others if peer.priority == priority]
+    if not tied or identity < min(tied):
+        return None
+    return min(peer.priority for peer in others) - 1
+
+
+@dataclass(frozen=True)
+class PeeringPlan:
+    """Where this replica's peering records live and which priority it uses."""
+
+    name: str
+    namespaces: Sequence[str]  # empty: the cluster-wide ClusterKopfPeering
+    identity: str
+    lifetime: int = DEFAULT_LIFETIME
+
+    @property
+    def resource(self) -> Resource:
+        """ClusterKopfPeering for a cluster-wide operator, KopfPeering for a namespaced one."""
+        return NAMESPACED_PEERINGS if self.namespaces else CLUSTER_PEERINGS
+
+    def describe(self) -> str:
+        """The peering object(s) for messages."""
+        where = ", ".join(f"{ns}/{self.name}" for ns in self.namespaces) if self.namespaces else self.name
+        return f"{self.resource.kind} {where}"
+
+    async def read_peers(self, client: KubeClient) -> list[Peer]:
+        """Every record in our peering object(s).
+
+        Raises:
+            PeeringError: an object is missing or may not be read (a permanent misconfiguration).
+            ApiError: the API server failed transiently.
+        """
+        peers: list[Peer] = []
+        namespaces: Sequence[str | None] = self.namespaces or [None]
+        for namespace in namespaces:
+            try:
+                body = await client.get(self.resource, self.name, namespace)
+            except ApiError as error:
+                if error.status in (403, 404):
+                    raise PeeringError(self._explain(error, namespace)) from error
+                raise
+            peers.extend(parse_peers(body))
+        return peers
+
+    def _explain(self, error: ApiError, namespace: str | None) -> str:
+        what = f"{self.resource.kind} {namespace + '/' if namespace else ''}{self.name}"
+        if error.status == 403:
+            return f"Not allowed to read {what} ({error.message}); grant get/list/watch/patch on it"
+        install = (
+            "kubectl apply -k manifests/"
+            if not namespace
+            else f"kubectl apply -f crds/kopf-peering.yaml, then a KopfPeering {self.name!r} in {namespace}"
+        )
+        return (
+            f"{what} not found ({error.message}). Kopf would wait paused forever without it: "
+            f"install it ({install}), or run a single replica with --standalone"
+        )
+
+
+def is_glob(namespace: str) -> bool:
+    """Whether a --namespace value is a Kopf pattern rather than one namespace's name."""
+    return any(char in namespace for char in "*?[]!,")
+
+
+async def initial_priority(plan: PeeringPlan, client: KubeClient, now: datetime | None = None) -> int:
+    """Read the peering object(s) and choose a free priority.
+
+    Raises:
+        PeeringError: the peering object is missing or forbidden.
+    """
+    try:
+        peers = await plan.read_peers(client)
+    except PeeringError:
+        raise
+    except ApiError as error:
+        # The API server will come back; start with the derived priority and let resolve_ties fix a tie.
+        logger.warning("Cannot read %s yet (%s); using the derived priority", plan.describe(), error)
+        return derived_priority(plan.identity)
+    return choose_priority(plan.identity, peers, now or datetime.now(UTC))
+
+
+async def resolve_ties(plan: PeeringPlan, client: KubeClient, settings: Any, *, interval: float) -> None:
+    """Keep this replica's priority distinct from every live peer's, for as long as the operator runs.
+
+    ``settings`` is Kopf's ``OperatorSettings``: Kopf reads ``settings.peering.priority`` at every
+    keep-alive and every peering event, so changing it takes effect with the next keep-alive.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            peers = await plan.read_peers(client)
+        except (ApiError, PeeringError) as error:
+            logger.debug("Tie check skipped: %s", error)
+            continue
+        priority = int(settings.peering.priority)
+        moved = resolve_tie(plan.identity, priority, peers, datetime.now(UTC))
+        if moved is not None:
+            logger.warning(
+                "Peering priority %d of %s is shared with another live replica; switching to %d",
+                priority,
+                plan.identity,
+                moved,
+            )
+            settings.peering.priority = moved

@@ -1,0 +1,398 @@
+"""The leader elector: client-go's ``LeaderElector`` semantics on asyncio, plus release, stop and rejoin.
+
+Safety rests on two clocks that never meet:
+
+* a candidate judges the holder's Lease expired only after ``leaseDurationSeconds`` (from the record) of
+  its own monotonic time without seeing any change in the record; ``renewTime`` is never compared with
+  anyone's clock;
+* the leader believes it leads only until ``renew_deadline`` after sending its last successful renewal.
+
+Since the renewal was sent before anyone could observe it and ``renew_deadline < lease_duration``, the
+leader's belief ends before any candidate may take over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from leadergroup.elector.clock import Clock, SystemClock, bounded, sleep_until
+from leadergroup.elector.context import LeadershipContext
+from leadergroup.elector.lock import LeaseConflict, LeaseLock, LeaseNotFound, record_fingerprint
+from leadergroup.elector.record import LeaderElectionRecord
+from leadergroup.elector.timing import ElectionTiming
+
+logger = logging.getLogger("leadergroup.elector")
+
+StartedCallback = Callable[[LeadershipContext], Awaitable[None] | None]
+StoppedCallback = Callable[[], Awaitable[None] | None]
+NewLeaderCallback = Callable[[str], Awaitable[None] | None]
+
+
+class LeaderElector:
+    """Campaign for one Lease; lead (run ``on_started_leading``) while holding it; rejoin after losing it.
+
+    Args:
+        lock: the Lease and this candidate's identity.
+        timing: lease duration, renew deadline, retry period (client-go's defaults 15/10/2 s).
+        on_started_leading: called with a :class:`LeadershipContext` when a term starts. Async callables run
+            as a task cancelled at the end of the term; sync ones run in a worker thread. Leadership is
+            only released after it has returned. If it raises, the elector stops (releasing the Lease) and
+            :meth:`run` raises the error.
+        on_stopped_leading: called after a term ends and its work has returned, before the release.
+        on_new_leader: called with the holder's identity whenever the observed holder changes ("" when
+            nobody holds the Lease), including the first observation and this candidate itself.
+        release_on_cancel: on :meth:`stop` or cancellation, if this candidate holds the Lease, write
+            holder "" and ``leaseDurationSeconds: 1`` so the next candidate takes over at its next poll.
+        rejoin: after losing leadership, campaign again (client-go's ``Run`` returns instead).
+        clock: time source (tests pass a :class:`~leadergroup.elector.clock.ManualClock`).
+        rng: random source for the retry jitter.
+
+    Sync ``on_new_leader`` and ``on_stopped_leading`` run on the event loop and must be quick.
+    """
+
+    def __init__(
+        self,
+        lock: LeaseLock,
+        timing: ElectionTiming | None = None,
+        *,
+        on_started_leading: StartedCallback | None = None,
+        on_stopped_leading: StoppedCallback | None = None,
+        on_new_leader: NewLeaderCallback | None = None,
+        release_on_cancel: bool = True,
+        rejoin: bool = True,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.lock = lock
+        self.timing = timing or ElectionTiming()
+        self.on_started_leading = on_started_leading
+        self.on_stopped_leading = on_stopped_leading
+        self.on_new_leader = on_new_leader
+        self.release_on_cancel = release_on_cancel
+        self.rejoin = rejoin
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self._stop_requested = asyncio.Event()
+        self._running = False
+        self._observed = LeaderElectionRecord()
+        self._observed_fingerprint: tuple[Any, ...] | None = None
+        self._observed_at = self.clock.monotonic()
+        self._reported_leader: str | None = None
+        self._leading = False
+        self._renew_deadline_at = 0.0
+        self._terms = 0
+        self._work: asyncio.Future[Any] | None = None
+        self._context: LeadershipContext | None = None
+        self._work_error: BaseException | None = None
+        self.last_api_contact: float | None = None
+        self.last_attempt_failed = False
+
+    # --- what anyone may read at any time -------------------------------------------------------------
+
+    @property
+    def identity(self) -> str:
+        """This candidate's holder identity."""
+        return self.lock.identity
+
+    @property
+    def is_leader(self) -> bool:
+        """True while leading and the renew deadline has not passed, even if the loop has not run yet."""
+        return self._leading and self.clock.monotonic() < self._renew_deadline_at
+
+    @property
+    def leader(self) -> str:
+        """The holder last observed in the Lease ("" when none or not yet observed)."""
+        return self._observed.holder_identity
+
+    @property
+    def observed_record(self) -> LeaderElectionRecord:
+        """The record last read or written."""
+        return self._observed
+
+    @property
+    def renew_deadline_at(self) -> float | None:
+        """Monotonic time at which the current (or last) term ends unless renewed; None before any term."""
+        return self._renew_deadline_at if self._terms else None
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop_requested.is_set()
+
+    @property
+    def terms(self) -> int:
+        """How many terms of leadership this elector has started."""
+        return self._terms
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to end: stop leading, release if configured, return. Call on the loop's thread."""
+        self._stop_requested.set()
+
+    # --- the loop -------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Campaign, lead, rejoin, until :meth:`stop` or cancellation; then release if configured.
+
+        Raises:
+            RuntimeError: already running.
+            BaseException: whatever ``on_started_leading`` raised.
+        """
+        if self._running:
+            raise RuntimeError("this elector is already running")
+        self._running = True
+        logger.info("Attempting to acquire leader lease %s as %s", self.lock.describe(), self.identity)
+        try:
+            while not self.stopping:
+                if not await self._acquire():
+                    break
+                await self._lead()
+                if not self.rejoin:
+                    break
+        except asyncio.CancelledError:
+            self._stop_requested.set()
+            raise
+        finally:
+            try:
+                if self.stopping and self.release_on_cancel:
+                    await self._release()
+            finally:
+                self._running = False
+        if self._work_error is not None:
+            raise self._work_error
+
+    async def _acquire(self) -> bool:
+        while not self.stopping:
+            succeeded = await self._try_acquire_or_renew(self.clock.monotonic() + self.timing.renew_deadline)
+            await self._report_transition()
+            if succeeded:
+                logger.info("Successfully acquired lease %s as %s", self.lock.describe(), self.identity)
+                return True
+            if await self._pause_until(
+                self.clock.monotonic() + self.timing.next_acquire_delay(self.rng),
+            ):
+                break
+        return False
+
+    async def _lead(self) -> None:
+        self._start_term()
+        reason = "stopped"
+        try:
+            next_attempt = self.clock.monotonic() + self.timing.retry_period
+            while True:
+                if self._work_error is not None:
+                    reason = "its work failed"
+                    break
+                if await self._pause_until(min(next_attempt, self._renew_deadline_at)):
+                    reason = "its work failed" if self._work_error is not None else "stopped"
+                    break
+                if self.clock.monotonic() >= self._renew_deadline_at:
+                    reason = "no renewal succeeded within the renew deadline"
+                    break
+                renewed = await self._try_acquire_or_renew(self._renew_deadline_at)
+                await self._report_transition()
+                if not renewed and self._observed.holder_identity != self.identity:
+                    reason = f"the Lease is now held by {self._observed.holder_identity or 'nobody'}"
+                    break
+                next_attempt = self.clock.monotonic() + self.timing.retry_period
+        except asyncio.CancelledError:
+            self._stop_requested.set()
+            raise
+        finally:
+            await self._end_term(reason)
+
+    def _start_term(self) -> None:
+        self._terms += 1
+        self._leading = True
+        context = LeadershipContext(self, self._terms)
+        self._context = context
+        callback = self.on_started_leading
+        if callback is None:
+            self._work = None
+        elif _is_async(callback):
+            self._work = asyncio.ensure_future(cast(Awaitable[None], callback(context)))
+        else:
+            self._work = asyncio.get_running_loop().run_in_executor(None, callback, context)
+        if self._work is not None:
+            self._work.add_done_callback(self._on_work_done)
+
+    def _on_work_done(self, work: asyncio.Future[Any]) -> None:
+        if work.cancelled() or work.exception() is None:
+            return
+        if self._context is not None and self._context.ended:
+            return
+        self._work_error = work.exception()
+        logger.error("Leader work failed; stepping down: %r", self._work_error)
+        self._stop_requested.set()
+
+    async def _end_term(self, reason: str) -> None:
+        self._leading = False
+        logger.info("Stopped leading %s: %s", self.lock.describe(), reason)
+        if self._context is not None:
+            self._context.end()
+        work = self._work
+        if work is not None and not work.done():
+            if isinstance(work, asyncio.Task):
+                work.cancel()
+            # Leadership is only handed over (released) once the guarded work has really finished.
+            await asyncio.gather(asyncio.shield(work), return_exceptions=True)
+        if self.on_stopped_leading is not None:
+            await _call(self.on_stopped_leading)
+
+    async def _release(self) -> None:
+        if self._observed.holder_identity != self.identity:
+            return
+        deadline = self.clock.monotonic() + self.timing.renew_deadline
+        try:
+            if not self.lock.has_lease:
+                got = await bounded(self.clock, self.lock.get(), deadline)
+                if got is None:
+                    return
+                self._observe(*got)
+            if self._observed.holder_identity != self.identity:
+                return
+            now = self.clock.now()
+            released = LeaderElectionRecord(
+                holder_identity="",
+                lease_duration_seconds=1,
+                acquire_time=now,
+                renew_time=now,
+                lease_transitions=self._observed.lease_transitions,
+            )
+            await bounded(self.clock, self.lock.update(released), deadline)
+            self._observe_written(released)
+            logger.info("Released lease %s", self.lock.describe())
+        except Exception as error:  # a failed release only delays the next leader
+            logger.error("Failed to release lease %s: %s", self.lock.describe(), error)
+
+    # --- one attempt ----------------------------------------------------------------------------------
+
+    async def _try_acquire_or_renew(self, deadline: float) -> bool:
+        started = self.clock.monotonic()
+        now = self.clock.now()
+        desired = LeaderElectionRecord(
+            holder_identity=self.identity,
+            lease_duration_seconds=self.timing.lease_duration_seconds,
+            acquire_time=now,
+            renew_time=now,
+        )
+        try:
+            written = await self._attempt(desired, started, deadline)
+        except TimeoutError:
+            logger.error("Lease %s: no answer before the deadline", self.lock.describe())
+            written = False
+        except Exception as error:  # any failure is a failed attempt, retried on schedule
+            logger.error("Lease %s: %s", self.lock.describe(), error)
+            written = False
+        self.last_attempt_failed = not written
+        if written:
+            self._renew_deadline_at = started + self.timing.renew_deadline
+        return written
+
+    async def _attempt(self, desired: LeaderElectionRecord, started: float, deadline: float) -> bool:
+        # 1. Fast path: the leader writes over the Lease it last saw, without reading it first.
+        if self._holds_observed() and self._observed_still_valid(started) and self.lock.has_lease:
+            renewal = dataclasses.replace(
+                desired,
+                acquire_time=self._observed.acquire_time,
+                lease_transitions=self._observed.lease_transitions,
+            )
+            try:
+                await bounded(self.clock, self.lock.update(renewal), deadline)
+            except TimeoutError:
+                raise
+            except (LeaseConflict, LeaseNotFound) as error:
+                self._contacted()
+                logger.info("Lease %s changed under us (%s); reading it again", self.lock.describe(), error)
+            except Exception as error:  # as client-go: fall back to the slow path
+                logger.warning("Lease %s: renewal failed (%s); reading it again", self.lock.describe(), error)
+            else:
+                self._observe_written(renewal)
+                return True
+        # 2. Read the Lease; create it when missing.
+        got = await bounded(self.clock, self.lock.get(), deadline)
+        if got is None:
+            try:
+                await bounded(self.clock, self.lock.create(desired), deadline)
+            except LeaseConflict:
+                self._contacted()
+                return False
+            self._observe_written(desired)
+            return True
+        record, fingerprint = got
+        self._observe(record, fingerprint)
+        # 3. A live foreign holder: wait for it to expire on our own clock.
+        if record.holder_identity and not self._holds_observed() and self._observed_still_valid(started):
+            return False
+        # 4. Renew (keeping acquireTime and the count) or take over (one more transition).
+        if self._holds_observed():
+            desired = dataclasses.replace(
+                desired, acquire_time=record.acquire_time, lease_transitions=record.lease_transitions
+            )
+        else:
+            desired = dataclasses.replace(desired, lease_transitions=record.lease_transitions + 1)
+        try:
+            await bounded(self.clock, self.lock.update(desired), deadline)
+        except (LeaseConflict, LeaseNotFound) as error:
+            self._contacted()
+            logger.info("Lease %s: lost the race (%s)", self.lock.describe(), error)
+            return False
+        self._observe_written(desired)
+        return True
+
+    def _holds_observed(self) -> bool:
+        return self._observed.holder_identity == self.identity
+
+    def _observed_still_valid(self, moment: float) -> bool:
+        return self._observed_at + self._observed.lease_duration_seconds > moment
+
+    def _observe(self, record: LeaderElectionRecord, fingerprint: tuple[Any, ...]) -> None:
+        self._contacted()
+        if fingerprint != self._observed_fingerprint:
+            self._observed = record
+            self._observed_fingerprint = fingerprint
+            self._observed_at = self.clock.monotonic()
+
+    def _observe_written(self, record: LeaderElectionRecord) -> None:
+        self._contacted()
+        lease = self.lock.lease
+        self._observed = record
+        self._observed_fingerprint = record_fingerprint(lease) if lease is not None else None
+        self._observed_at = self.clock.monotonic()
+
+    def _contacted(self) -> None:
+        self.last_api_contact = self.clock.monotonic()
+
+    async def _pause_until(self, moment: float) -> bool:
+        """Sleep until ``moment``; True if :meth:`stop` came first."""
+        return await sleep_until(self.clock, moment, self._stop_requested)
+
+    async def _report_transition(self) -> None:
+        holder = self._observed.holder_identity
+        if holder == self._reported_leader:
+            return
+        self._reported_leader = holder
+        if holder:
+            logger.debug("New leader of %s: %s", self.lock.describe(), holder)
+        if self.on_new_leader is not None:
+            try:
+                await _call(self.on_new_leader, holder)
+            except Exception:  # a broken observer must not break the election
+                logger.exception("on_new_leader failed")
+
+
+async def _call(callback: Callable[..., Awaitable[None] | None], *args: Any) -> None:
+    result = callback(*args)
+    if inspect.isawaitable(result):
+        await result
+
+
+def _is_async(callback: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+        getattr(callback, "__call__", None)  # noqa: B004 - async callable objects
+    )

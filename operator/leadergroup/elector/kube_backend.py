@@ -1,0 +1,47 @@
+"""The Lease backend over a real API server, through :class:`leadergroup.kube.KubeClient`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leadergroup.elector.lock import LeaseBackendError, LeaseConflict, LeaseNotFound
+from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube.resources import LEASES
+
+
+class KubeLeaseBackend:
+    """``coordination.k8s.io/v1`` Leases over one :class:`KubeClient`; 404/409 become lock errors."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """GET the Lease; None on 404."""
+        try:
+            return await self.client.get(LEASES, name, namespace)
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise LeaseBackendError(str(error)) from error
+
+    async def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST the Lease; :class:`LeaseConflict` on 409."""
+        try:
+            return await self.client.create(LEASES, body, namespace)
+        except ApiError as error:
+            raise _translate(error) from error
+
+    async def replace(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT the Lease (conditional on the ``resourceVersion`` the body carries)."""
+        try:
+            return await self.client.replace(LEASES, name, body, namespace)
+        except ApiError as error:
+            raise _translate(error) from error
+
+
+def _translate(error: ApiError) -> LeaseBackendError:
+    if error.status == 409:
+        return LeaseConflict(str(error))
+    if error.status == 404:
+        return LeaseNotFound(str(error))
+    return LeaseBackendError(str(error))

@@ -1,0 +1,68 @@
+"""``leadergroup-elector sidecar``: elect, and tell the pod's other containers who leads over HTTP.
+
+* ``GET /leader`` → ``{"name": <holder>, "isLeader": <bool>}`` (the shape of the old
+  ``k8s.gcr.io/leader-elector`` sidecar, plus ``isLeader``).
+* ``GET /healthz`` → 200 while the API server answers; 503 when it has not answered for a renew deadline,
+  or when this replica leads and its last renewal attempt failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from leadergroup.elector.elector import LeaderElector
+from leadergroup.elector.lock import LeaseLock
+from leadergroup.elector.options import ElectorOptions, parse_http_address
+from leadergroup.elector.session import build_elector, install_stop_signals
+
+logger = logging.getLogger("leadergroup.elector")
+
+
+def health(elector: LeaderElector, started_at: float) -> tuple[bool, str]:
+    """Whether the elector is healthy, and why not."""
+    now = elector.clock.monotonic()
+    last_contact = elector.last_api_contact if elector.last_api_contact is not None else started_at
+    if now - last_contact > elector.timing.renew_deadline:
+        return False, f"no answer from the API server for {now - last_contact:.1f}s"
+    if elector.is_leader and elector.last_attempt_failed:
+        return False, "leader cannot renew its Lease"
+    return True, "ok"
+
+
+def make_app(elector: LeaderElector) -> web.Application:
+    """The sidecar's HTTP routes."""
+    started_at = elector.clock.monotonic()
+
+    async def leader(_: web.Request) -> web.Response:
+        body: dict[str, Any] = {"name": elector.leader, "isLeader": elector.is_leader}
+        return web.json_response(body)
+
+    async def healthz(_: web.Request) -> web.Response:
+        healthy, reason = health(elector, started_at)
+        return web.json_response({"healthy": healthy, "reason": reason}, status=200 if healthy else 503)
+
+    app = web.Application()
+    app.router.add_get("/leader", leader)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def serve_sidecar(options: ElectorOptions, lock: LeaseLock) -> int:
+    """Elect and serve ``/leader`` and ``/healthz`` until stopped; return 0."""
+    host, port = parse_http_address(options.http_address)
+    elector = build_elector(options, lock, None)
+    runner = web.AppRunner(make_app(elector), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    for address in runner.addresses:
+        logger.info("Serving /leader and /healthz on %s", address)
+    install_stop_signals(elector)
+    try:
+        await elector.run()
+    finally:
+        await runner.cleanup()
+    return 0

@@ -1,0 +1,146 @@
+"""Kopf handlers: each one hands its event to the :class:`GroupController`, nothing more.
+
+Kopf is edge-triggered; these handlers make it level-triggered: whatever happened, the group is
+reconciled as a whole and its status recomputed from what is observed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import kopf
+
+from leadergroup import constants
+from leadergroup.kube import KubeClient
+from leadergroup.reconcile import GroupController, TransientError
+
+LEADERGROUPS = (constants.GROUP, constants.VERSION, constants.PLURAL)
+MANAGED = {constants.LABEL_MANAGED_BY: constants.MANAGER}
+# Retry delays for event handlers, which Kopf does not retry itself.
+EVENT_RETRY_DELAYS = (0.5, 2.0, 5.0)
+# How often a stalled group is looked at again (the user may have removed what blocked it).
+STALLED_RETRY_INTERVAL = float(os.environ.get("LEADERGROUP_STALLED_RETRY_SECONDS", "30"))
+
+
+def controller(memo: kopf.Memo) -> GroupController:
+    """The process's controller, created at startup."""
+    found = memo.get("controller")
+    assert isinstance(found, GroupController), "the startup handler did not run"
+    return found
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Tune Kopf for a level-triggered operator and open the API client."""
+    # Our own Events (LeaderChanged) only: Kopf's per-handler Events would cost a write per reconcile.
+    settings.posting.enabled = False
+    # Keep Kopf's bookkeeping in our annotation namespace, out of status (the CRD schema prunes status.kopf).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=constants.GROUP, key="last-handled-configuration"
+    )
+    # A Lease event is handled as soon as it arrives: batching only adds status lag for leader changes.
+    settings.batching.batch_window = 0.01
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30
+    memo["controller"] = GroupController(KubeClient.auto(user_agent=f"{constants.MANAGER}/reconciler"))
+    logger.info("LeaderGroup operator started")
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    """Close the API client."""
+    found = memo.get("controller")
+    if isinstance(found, GroupController):
+        await found.client.close()
+
+
+@kopf.on.resume(*LEADERGROUPS)
+@kopf.on.create(*LEADERGROUPS)
+@kopf.on.update(*LEADERGROUPS)
+async def reconcile_group(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Create or fix the group's children and publish its status."""
+    try:
+        await controller(memo).reconcile(body)
+    except TransientError as error:
+        raise kopf.TemporaryError(str(error), delay=2) from error
+
+
+def _stalled(*, name: str, namespace: str | None, memo: Any, **_: Any) -> bool:
+    return controller(memo).is_stalled((namespace or "", name))
+
+
+@kopf.timer(*LEADERGROUPS, interval=STALLED_RETRY_INTERVAL, when=_stalled)
+async def retry_stalled(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Look again at a stalled group: the user may have removed the object that blocked it."""
+    try:
+        await controller(memo).reconcile(body)
+    except TransientError as error:
+        raise kopf.TemporaryError(str(error), delay=STALLED_RETRY_INTERVAL) from error
+
+
+@kopf.on.event(*LEADERGROUPS)
+async def group_event(*, type: str, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Forget a deleted group (its children go with it through their ownerReferences)."""
+    if type == "DELETED":
+        controller(memo).forget((namespace or "", name))
+
+
+async def _with_retries(handle: Callable[[], Awaitable[None]], logger: logging.Logger | kopf.Logger) -> None:
+    for delay in (*EVENT_RETRY_DELAYS, None):
+        try:
+            await handle()
+            return
+        except TransientError as error:
+            if delay is None:
+                logger.error("Giving up on this event: %s", error)
+                return
+            logger.warning("Retrying in %.1fs: %s", delay, error)
+            await asyncio.sleep(delay)
+
+
+@kopf.on.event("coordination.k8s.io", "v1", "leases", labels=MANAGED)
+async def lease_event(
+    *,
+    type: str,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Follow the holder of a group's Lease into the group's status."""
+    await _with_retries(lambda: controller(memo).observe_lease(type, body), logger)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+async def deployment_event(
+    *,
+    type: str,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Report readiness and restore a Deployment edited or deleted by hand."""
+    await _with_retries(lambda: controller(memo).observe_deployment(type, body), logger)
+
+
+@kopf.on.event("", "v1", "serviceaccounts", labels=MANAGED)
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=MANAGED)
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=MANAGED)
+@kopf.on.event("", "v1", "services", labels=MANAGED)
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=MANAGED)
+async def child_event(
+    *,
+    type: str,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Restore a child edited or deleted by hand."""
+    await _with_retries(lambda: controller(memo).observe_child(type, body), logger)

@@ -1,0 +1,257 @@
+"""A small asyncio Kubernetes REST client: JSON over aiohttp, plain dicts in and out.
+
+Why not the ``kubernetes`` package's client: it is synchronous (a thread per call inside Kopf's event loop)
+and turns every answer into model objects. The operator and the elector need a handful of verbs, conditional
+writes and watches, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any, Literal
+
+import aiohttp
+
+from leadergroup import __version__
+from leadergroup.kube import config
+from leadergroup.kube.errors import ApiError, ApiUnavailable
+from leadergroup.kube.resources import Resource
+
+PatchType = Literal["merge", "json", "strategic"]
+_PATCH_CONTENT_TYPES: dict[str, str] = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+}
+DEFAULT_USER_AGENT = f"leadergroup/{__version__}"
+
+
+class KubeClient:
+    """One API server, one aiohttp session. Use as an async context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        connection: config.Connection,
+        *,
+        user_agent: str = DEFAULT_USER_AGENT,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self.connection = connection
+        self.user_agent = user_agent
+        self.request_timeout = request_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def auto(cls, kubeconfig: str | os.PathLike[str] | None = None, **kwargs: Any) -> KubeClient:
+        """A client for the given kubeconfig, else ``$KUBECONFIG`` / ``~/.kube/config``, else in-cluster."""
+        return cls(config.auto(kubeconfig), **kwargs)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of the kubeconfig's current context (or the pod's own namespace)."""
+        return self.connection.namespace
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self.connection.ssl_context or False, limit=64)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
+        token = self.connection.token()
+        if token:
+            headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """Send one request and return the decoded JSON answer; raise :class:`ApiError` on failure."""
+        data = None if body is None else json.dumps(body)
+        try:
+            async with self._http().request(
+                method,
+                self.connection.server + path,
+                params=params,
+                data=data,
+                headers=self._headers(content_type if data is not None else None),
+                timeout=aiohttp.ClientTimeout(total=self.request_timeout),
+            ) as response:
+                text = await response.text()
+                try:
+                    answer = json.loads(text) if text else {}
+                except json.JSONDecodeError:
+                    answer = text
+                if response.status >= 400:
+                    raise ApiError.from_status(response.status, answer)
+                return answer if isinstance(answer, dict) else {"raw": answer}
+        except (TimeoutError, aiohttp.ClientConnectionError) as error:
+            raise ApiUnavailable(f"{method} {path}: {error!r}") from error
+
+    async def get(
+        self, resource: Resource, name: str, namespace: str | None = None, *, subresource: str | None = None
+    ) -> dict[str, Any]:
+        """Read one object."""
+        return await self.request("GET", resource.path(namespace, name, subresource))
+
+    async def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> dict[str, Any]:
+        """List objects (all namespaces when ``namespace`` is None)."""
+        params = _selectors(label_selector, field_selector)
+        return await self.request("GET", resource.path(namespace), params=params)
+
+    async def create(
+        self, resource: Resource, body: Mapping[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
+        """Create an object; a name clash raises ``ApiError`` with ``already_exists``."""
+        return await self.request("POST", resource.path(namespace), body=body)
+
+    async def replace(
+        self,
+        resource: Resource,
+        name: str,
+        body: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """PUT the whole object; conditional when the body carries ``metadata.resourceVersion``."""
+        return await self.request("PUT", resource.path(namespace, name, subresource), body=body)
+
+    async def patch(
+        self,
+        resource: Resource,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: PatchType = "merge",
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """Patch an object; a merge patch carrying ``metadata.resourceVersion`` is conditional."""
+        return await self.request(
+            "PATCH",
+            resource.path(namespace, name, subresource),
+            body=patch,
+            content_type=_PATCH_CONTENT_TYPES[patch_type],
+        )
+
+    async def delete(
+        self,
+        resource: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation_policy: str | None = None,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Delete an object, optionally only if it is still at ``resource_version``."""
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        if resource_version:
+            options["preconditions"] = {"resourceVersion": resource_version}
+        return await self.request("DELETE", resource.path(namespace, name), body=options)
+
+    async def watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        allow_bookmarks: bool = False,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stream watch events (``{"type": ..., "object": ...}``) until the server ends the stream.
+
+        An ``ERROR`` event (410 Gone after compaction, for one) is raised as :class:`ApiError`.
+        """
+        params = _selectors(label_selector, field_selector)
+        params["watch"] = "true"
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if timeout_seconds is not None:
+            params["timeoutSeconds"] = str(timeout_seconds)
+        if allow_bookmarks:
+            params["allowWatchBookmarks"] = "true"
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.request_timeout)
+        try:
+            async with self._http().get(
+                self.connection.server + resource.path(namespace),
+                params=params,
+                headers=self._headers(),
+                timeout=timeout,
+            ) as response:
+                if response.status >= 400:
+                    text = await response.text()
+                    raise ApiError.from_status(response.status, _json_or_text(text))
+                async for event in _json_lines(response.content):
+                    if event.get("type") == "ERROR":
+                        status = event.get("object") or {}
+                        raise ApiError.from_status(int(status.get("code", 500)), status)
+                    yield event
+        except (TimeoutError, aiohttp.ClientConnectionError) as error:
+            raise ApiUnavailable(f"watch {resource}: {error!r}") from error
+
+
+def _selectors(label_selector: str | None, field_selector: str | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if label_selector:
+        params["labelSelector"] = label_selector
+    if field_selector:
+        params["fieldSelector"] = field_selector
+    return params
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+async def _json_lines(stream: aiohttp.StreamReader) -> AsyncIterator[dict[str, Any]]:
+    # Watch events are newline-delimited JSON; one event may be larger than aiohttp's readline limit.
+    buffer = b""
+    async for chunk in stream.iter_any():
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+    if buffer.strip():
+        yield json.loads(buffer)

@@ -1,0 +1,367 @@
+"""The election loop on a manual clock over the in-memory compare-and-swap store."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import threading
+from typing import Any
+
+import pytest
+from tests.elector.conftest import LEASE, NAMESPACE, Harness
+
+from leadergroup.elector import LeaderElector, LeaseBackendError, ManualClock, MemoryLeaseStore
+from leadergroup.elector.clock import settle
+from leadergroup.elector.record import format_micro_time, parse_micro_time
+
+UTC = datetime.UTC
+ANCIENT = "2001-01-01T00:00:00.000000Z"
+
+
+def foreign_lease(
+    holder: str = "other", duration: int = 3, renew: str = ANCIENT, **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": LEASE},
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": duration,
+            "acquireTime": ANCIENT,
+            "renewTime": renew,
+            "leaseTransitions": 7,
+            **spec,
+        },
+    }
+
+
+class TestAcquire:
+    async def test_takes_an_empty_pre_created_lease(self, harness: Harness, clock: ManualClock) -> None:
+        harness.store.put(NAMESPACE, {"metadata": {"name": LEASE}, "spec": {}})
+        elector = await harness.start("a")
+        assert elector.is_leader
+        assert elector.leader == "a"
+        now = format_micro_time(clock.now())
+        assert harness.spec() == {
+            "holderIdentity": "a",
+            "leaseDurationSeconds": 3,
+            "acquireTime": now,
+            "renewTime": now,
+            "leaseTransitions": 1,
+        }
+        assert harness.of("started") == [("started", "a", 1)]
+        assert harness.of("new_leader") == [("new_leader", "a", "a")]
+
+    async def test_creates_a_missing_lease(self, harness: Harness, clock: ManualClock) -> None:
+        elector = await harness.start("a")
+        assert elector.is_leader
+        lease = harness.lease()
+        assert lease["apiVersion"] == "coordination.k8s.io/v1"
+        assert lease["kind"] == "Lease"
+        assert lease["metadata"]["name"] == LEASE
+        assert lease["spec"]["holderIdentity"] == "a"
+        assert lease["spec"]["leaseTransitions"] == 0
+        assert ("create", NAMESPACE, LEASE) in harness.store.requests
+
+    async def test_respects_a_valid_foreign_lease_even_with_an_ancient_renew_time(
+        self, harness: Harness
+    ) -> None:
+        # renewTime says 2001: a client trusting it would take over at once. Expiry counts from when
+        # *we* observed the record, so the holder keeps it for a full lease duration.
+        harness.store.put(NAMESPACE, foreign_lease())
+        elector = await harness.start("b")
+        assert not elector.is_leader
+        assert elector.leader == "other"
+        await harness.clock.advance(2.9)
+        assert not elector.is_leader
+        assert harness.spec()["holderIdentity"] == "other"
+        waited = await harness.advance_until(lambda: elector.is_leader, limit=5)
+        # Taken at the first poll after 3 s from the observation: between LD and LD + 2.2 RP.
+        assert 2.9 + waited >= 3.0
+        assert 2.9 + waited < 3.0 + 2.2 + 0.1
+        spec = harness.spec()
+        assert spec["holderIdentity"] == "b"
+        assert spec["leaseTransitions"] == 8
+        assert spec["acquireTime"] != ANCIENT
+        assert spec["leaseDurationSeconds"] == 3
+
+    async def test_expiry_uses_the_records_lease_duration(self, harness: Harness) -> None:
+        harness.store.put(NAMESPACE, foreign_lease(duration=10))
+        elector = await harness.start("b")
+        await harness.clock.advance(9.5)
+        assert not elector.is_leader
+        await harness.advance_until(lambda: elector.is_leader, limit=3)
+
+    async def test_a_renewing_foreign_holder_keeps_the_lease(self, harness: Harness) -> None:
+        harness.store.put(NAMESPACE, foreign_lease())
+        elector = await harness.start("b")
+        for second in range(1, 20):
+            await harness.clock.advance(1)
+            renewed = foreign_lease(renew=f"2001-01-01T00:00:{second:02d}.000000Z")
+            renewed["metadata"] = harness.lease()["metadata"]
+            harness.store.put(NAMESPACE, renewed)
+        assert not elector.is_leader
+        assert harness.spec()["holderIdentity"] == "other"
+
+    async def test_wall_clock_jumps_do_not_change_expiry(self, harness: Harness, clock: ManualClock) -> None:
+        harness.store.put(NAMESPACE, foreign_lease())
+        elector = await harness.start("b")
+        clock.set_wall(clock.now() + datetime.timedelta(hours=5))
+        await clock.advance(2.5)
+        assert not elector.is_leader, "a wall-clock jump forward must not expire the lease early"
+        clock.set_wall(clock.now() - datetime.timedelta(days=3))
+        await harness.advance_until(lambda: elector.is_leader, limit=3.5)
+        # The leader keeps renewing through a backward jump.
+        clock.set_wall(clock.now() - datetime.timedelta(hours=10))
+        await clock.advance(10)
+        assert elector.is_leader
+        # renewTime follows the (jumped) wall clock: it is informational only.
+        since_renewal = clock.now() - parse_micro_time(harness.spec()["renewTime"])
+        assert datetime.timedelta(0) <= since_renewal <= datetime.timedelta(seconds=1)
+
+    async def test_two_candidates_racing_for_one_lease_yield_one_leader(self, harness: Harness) -> None:
+        harness.store.put(NAMESPACE, {"metadata": {"name": LEASE}, "spec": {"holderIdentity": ""}})
+        a = harness.elector("a")
+        b = harness.elector("b")
+        # Both read the same resourceVersion before either writes: the second PUT must get a 409.
+        tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+        harness.tasks.update({"a": tasks[0], "b": tasks[1]})
+        await settle()
+        assert [a.is_leader, b.is_leader].count(True) == 1
+        winner, loser = (a, b) if a.is_leader else (b, a)
+        assert harness.spec()["leaseTransitions"] == 1
+        replaces = [r for r in harness.store.requests if r[0] == "replace"]
+        assert len(replaces) == 2
+        await harness.advance_until(lambda: loser.leader == winner.identity, limit=2.3)
+        await harness.clock.advance(20)
+        assert winner.is_leader and not loser.is_leader
+
+
+class TestRenew:
+    async def test_renewal_keeps_acquire_time_and_transitions(
+        self, harness: Harness, clock: ManualClock
+    ) -> None:
+        elector = await harness.start("a")
+        first = harness.lease()
+        await clock.advance(1.0)
+        second = harness.lease()
+        assert elector.is_leader
+        assert second["spec"]["acquireTime"] == first["spec"]["acquireTime"]
+        assert second["spec"]["leaseTransitions"] == first["spec"]["leaseTransitions"]
+        assert second["spec"]["renewTime"] == format_micro_time(clock.now())
+        assert second["metadata"]["resourceVersion"] != first["metadata"]["resourceVersion"]
+        # The fast path: the leader writes without reading first.
+        verbs_after_acquire = [r[0] for r in harness.store.requests[2:]]
+        assert verbs_after_acquire == ["replace"]
+
+    async def test_renews_every_retry_period(self, harness: Harness, clock: ManualClock) -> None:
+        await harness.start("a")
+        before = len(harness.store.requests)
+        await clock.advance(10.0)
+        assert len(harness.store.requests) - before == 10
+
+    async def test_a_foreign_write_makes_the_leader_reread_and_keep_the_fields(
+        self, harness: Harness
+    ) -> None:
+        elector = await harness.start("a")
+        labelled = harness.lease()
+        labelled["metadata"]["labels"] = {"leadergroup.dev/group": "g"}
+        labelled["metadata"]["ownerReferences"] = [{"kind": "LeaderGroup", "name": "g", "uid": "u1"}]
+        labelled["spec"]["strategy"] = "OldestEmulationVersion"
+        labelled["spec"]["preferredHolder"] = "b"
+        harness.store.put(NAMESPACE, labelled)
+        await harness.clock.advance(1.0)
+        assert elector.is_leader
+        lease = harness.lease()
+        assert lease["metadata"]["labels"] == {"leadergroup.dev/group": "g"}
+        assert lease["metadata"]["ownerReferences"] == labelled["metadata"]["ownerReferences"]
+        assert lease["spec"]["strategy"] == "OldestEmulationVersion"
+        assert lease["spec"]["preferredHolder"] == "b"
+        assert lease["spec"]["renewTime"] != labelled["spec"]["renewTime"]
+        assert [r[0] for r in harness.store.requests[-3:]] == ["replace", "get", "replace"]
+
+    async def test_steps_down_at_the_renew_deadline(self, harness: Harness, clock: ManualClock) -> None:
+        elector = await harness.start("a")
+        acquired_at = clock.monotonic()
+        harness.store.fail_next("replace", LeaseBackendError("500 InternalError"), times=100)
+        harness.store.fail_next("get", LeaseBackendError("500 InternalError"), times=100)
+        await clock.advance(1.99)
+        assert elector.is_leader
+        assert harness.of("stopped") == []
+        await clock.advance(0.02)
+        assert not elector.is_leader
+        assert clock.monotonic() - acquired_at >= 2.0
+        assert harness.of("stopped") == [("stopped", "a", None)]
+
+    async def test_deadline_counts_from_when_the_last_successful_renewal_was_sent(
+        self, harness: Harness, clock: ManualClock
+    ) -> None:
+        elector = await harness.start("a", rejoin=False)
+        await clock.advance(1.0)  # one successful renewal, sent at t=1
+        release = asyncio.Event()
+        harness.store.hang_next("replace", release, times=1)
+        harness.store.fail_next("get", LeaseBackendError("500"), times=100)
+        await clock.advance(1.0)  # renewal at t=2 hangs
+        assert elector.is_leader
+        await clock.advance(0.99)
+        assert elector.is_leader
+        assert harness.of("stopped") == []
+        await clock.advance(0.02)
+        assert not elector.is_leader, "deadline = send time of last success (t=1) + RD (2)"
+        assert harness.of("stopped") == [("stopped", "a", None)]
+
+    async def test_is_leader_turns_false_at_the_deadline_even_if_the_loop_is_starved(
+        self, harness: Harness, clock: ManualClock
+    ) -> None:
+        elector = await harness.start("a")
+        clock.jump(1.999)
+        assert elector.is_leader
+        clock.jump(0.002)
+        assert not elector.is_leader
+        assert harness.of("stopped") == [], "the loop has not run, the property alone knows"
+
+    async def test_sees_a_new_holder_and_steps_down_at_once(
+        self, harness: Harness, clock: ManualClock
+    ) -> None:
+        elector = await harness.start("a")
+        harness.store.put(NAMESPACE, foreign_lease(holder="usurper", renew=format_micro_time(clock.now())))
+        await clock.advance(1.0)
+        assert not elector.is_leader
+        assert elector.leader == "usurper"
+        assert harness.of("stopped", "a") == [("stopped", "a", None)]
+        assert harness.of("new_leader")[-1] == ("new_leader", "a", "usurper")
+
+
+class TestReleaseAndRejoin:
+    async def test_stop_releases_as_client_go(self, harness: Harness, clock: ManualClock) -> None:
+        elector = await harness.start("a")
+        transitions = harness.spec()["leaseTransitions"]
+        await clock.advance(1.3)
+        await harness.stop("a")
+        assert not elector.is_leader
+        now = format_micro_time(clock.now())
+        assert harness.spec() == {
+            "holderIdentity": "",
+            "leaseDurationSeconds": 1,
+            "acquireTime": now,
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
+        assert harness.of("stopped") == [("stopped", "a", None)]
+
+    async def test_released_lease_is_taken_at_the_next_poll(
+        self, harness: Harness, clock: ManualClock
+    ) -> None:
+        await harness.start("a")
+        b = await harness.start("b")
+        await clock.advance(5)
+        assert not b.is_leader
+        await harness.stop("a")
+        waited = await harness.advance_until(lambda: b.is_leader, limit=2.3)
+        assert waited <= 2.2
+        assert harness.spec()["leaseTransitions"] == 1  # created with 0, one handover
+
+    async def test_no_release_without_release_on_cancel(self, harness: Harness) -> None:
+        await harness.start("a", release_on_cancel=False)
+        await harness.stop("a")
+        assert harness.spec()["holderIdentity"] == "a"
+
+    async def test_cancellation_releases_too(self, harness: Harness) -> None:
+        await harness.start("a")
+        harness.tasks["a"].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await harness.tasks["a"]
+        assert harness.spec()["holderIdentity"] == ""
+
+    async def test_a_follower_stops_without_touching_the_lease(self, harness: Harness) -> None:
+        harness.store.put(NAMESPACE, foreign_lease())
+        await harness.start("b")
+        version = harness.lease()["metadata"]["resourceVersion"]
+        await harness.stop("b")
+        assert harness.lease()["metadata"]["resourceVersion"] == version
+
+    async def test_rejoins_after_losing_and_leads_again(self, harness: Harness, clock: ManualClock) -> None:
+        elector = await harness.start("a")
+        harness.store.fail_next("replace", LeaseBackendError("503"), times=6)
+        harness.store.fail_next("get", LeaseBackendError("503"), times=6)
+        await harness.advance_until(lambda: not elector.is_leader, limit=3)
+        await harness.advance_until(lambda: elector.is_leader, limit=20)
+        assert elector.terms == 2
+        assert harness.of("started") == [("started", "a", 1), ("started", "a", 2)]
+        assert harness.of("stopped") == [("stopped", "a", None)]
+        # The record still named us: acquireTime and transitions survive the re-acquisition.
+        assert harness.spec()["leaseTransitions"] == 0
+
+    async def test_without_rejoin_run_returns_after_losing(
+        self, harness: Harness, clock: ManualClock
+    ) -> None:
+        await harness.start("a", rejoin=False)
+        harness.store.fail_next("replace", LeaseBackendError("503"), times=10)
+        harness.store.fail_next("get", LeaseBackendError("503"), times=10)
+        await clock.advance(2.5)
+        await settle()
+        assert harness.tasks["a"].done()
+        assert harness.tasks["a"].exception() is None
+
+
+class TestCallbacks:
+    async def test_async_work_is_cancelled_when_leadership_ends(self, harness: Harness) -> None:
+        cancelled = asyncio.Event()
+
+        async def work(ctx: Any) -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        await harness.start("a", on_started_leading=work)
+        await harness.stop("a")
+        assert cancelled.is_set()
+
+    async def test_release_waits_for_sync_work_to_return(self, harness: Harness) -> None:
+        leading_seen_by_thread: list[bool] = []
+        returned = threading.Event()
+
+        def work(ctx: Any) -> None:
+            leading_seen_by_thread.append(ctx.is_leader)
+            assert ctx.wait_ended_blocking(timeout=5)
+            leading_seen_by_thread.append(ctx.is_leader)
+            returned.set()
+
+        await harness.start("a", on_started_leading=work)
+        await harness.stop("a")
+        assert returned.is_set()
+        assert leading_seen_by_thread == [True, False]
+        assert harness.spec()["holderIdentity"] == ""
+
+    async def test_failing_work_steps_down_releases_and_surfaces(self, harness: Harness) -> None:
+        async def work(ctx: Any) -> None:
+            raise RuntimeError("boom")
+
+        await harness.start("a", on_started_leading=work)
+        await settle()
+        with pytest.raises(RuntimeError, match="boom"):
+            await asyncio.wait_for(harness.tasks["a"], timeout=5)
+        assert harness.spec()["holderIdentity"] == ""
+
+    async def test_new_leader_is_reported_once_per_change(self, harness: Harness, clock: ManualClock) -> None:
+        harness.store.put(NAMESPACE, foreign_lease())
+        await harness.start("b")
+        await clock.advance(10)
+        assert [e[2] for e in harness.of("new_leader", "b")] == ["other", "b"]
+
+    async def test_a_second_run_is_refused(self, harness: Harness) -> None:
+        elector = await harness.start("a")
+        with pytest.raises(RuntimeError, match="already running"):
+            await elector.run()
+
+
+async def test_stop_before_run_returns_at_once(store: MemoryLeaseStore, clock: ManualClock) -> None:
+    from leadergroup.elector import LeaseLock
+
+    elector = LeaderElector(LeaseLock(store, NAMESPACE, LEASE, "a"), clock=clock)
+    elector.stop()
+    await asyncio.wait_for(elector.run(), timeout=2)
+    assert store.requests == []

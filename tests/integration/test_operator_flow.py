@@ -1,0 +1,191 @@
+"""The operator end to end: a LeaderGroup becomes its children, its status follows the Lease, drift heals."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from leadergroup import constants
+from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube.resources import (
+    DEPLOYMENTS,
+    LEADERGROUPS,
+    LEASES,
+    ROLE_BINDINGS,
+    ROLES,
+    SERVICE_ACCOUNTS,
+)
+from tests.support.cluster import Cluster
+from tests.support.eventually import eventually
+from tests.support.operator_process import OperatorProcess
+
+SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
+
+
+def sample(name: str, namespace: str) -> dict[str, Any]:
+    body = yaml.safe_load((SAMPLES / name).read_text())
+    body["metadata"]["namespace"] = namespace
+    return dict(body)
+
+
+async def get_or_none(client: KubeClient, resource: Any, name: str, namespace: str) -> dict[str, Any] | None:
+    try:
+        return await client.get(resource, name, namespace)
+    except ApiError as error:
+        if error.not_found:
+            return None
+        raise
+
+
+def condition(group: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in group.get("status", {}).get("conditions", []) if c["type"] == kind), {})
+
+
+async def take_lease(client: KubeClient, name: str, namespace: str, holder: str) -> dict[str, Any]:
+    """Acquire the Lease as an elector does: a conditional PUT of the record."""
+    lease = await client.get(LEASES, name, namespace)
+    lease = copy.deepcopy(lease)
+    old = lease["spec"].get("holderIdentity") or ""
+    lease["spec"].update(
+        holderIdentity=holder,
+        leaseDurationSeconds=15,
+        acquireTime="2026-07-24T12:00:00.000000Z",
+        renewTime="2026-07-24T12:00:00.000000Z",
+        leaseTransitions=int(lease["spec"].get("leaseTransitions") or 0) + (1 if old and old != holder else 0),
+    )
+    return await client.replace(LEASES, name, lease, namespace)
+
+
+async def test_seed_sample_end_to_end(cluster: Cluster, operator: OperatorProcess, client: KubeClient) -> None:
+    namespace = cluster.namespace
+    group = await client.create(LEADERGROUPS, sample("seed.yaml", namespace), namespace)
+    name, uid = group["metadata"]["name"], group["metadata"]["uid"]
+    lock = group["spec"]["lockName"]
+
+    async def children() -> dict[str, dict[str, Any]] | None:
+        found = {
+            "ServiceAccount": await get_or_none(client, SERVICE_ACCOUNTS, name, namespace),
+            "Role": await get_or_none(client, ROLES, f"{name}-lease", namespace),
+            "RoleBinding": await get_or_none(client, ROLE_BINDINGS, f"{name}-lease", namespace),
+            "Lease": await get_or_none(client, LEASES, lock, namespace),
+            "Deployment": await get_or_none(client, DEPLOYMENTS, name, namespace),
+        }
+        return found if all(found.values()) else None
+
+    created = await eventually(children, timeout=10, message="the five children")
+    for kind, child in created.items():
+        references = child["metadata"]["ownerReferences"]
+        assert [(r["kind"], r["name"], r["uid"], r.get("controller")) for r in references] == [
+            ("LeaderGroup", name, uid, True)
+        ], kind
+        assert child["metadata"]["labels"][constants.LABEL_GROUP] == name
+        assert child["metadata"]["labels"][constants.LABEL_MANAGED_BY] == constants.MANAGER
+    assert created["Role"]["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [lock],
+            "verbs": ["get", "update", "patch"],
+        }
+    ]
+    assert created["RoleBinding"]["subjects"][0]["name"] == name
+    assert not created["Lease"]["spec"].get("holderIdentity")
+    pod_spec = created["Deployment"]["spec"]["template"]["spec"]
+    assert pod_spec["serviceAccountName"] == name
+    env = {e["name"]: e for e in pod_spec["containers"][0]["env"]}
+    assert env["LEASE_NAME"]["value"] == lock
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+    # An elector takes the Lease: the group's status follows.
+    await take_lease(client, lock, namespace, "elector-7d4b9c-abcde")
+
+    async def holder_shown() -> bool:
+        current = await client.get(LEADERGROUPS, name, namespace)
+        return current.get("status", {}).get("holder") == "elector-7d4b9c-abcde"
+
+    await eventually(holder_shown, timeout=5, message="status.holder follows the Lease")
+
+    # The Deployment deleted by hand comes back.
+    old_uid = created["Deployment"]["metadata"]["uid"]
+    await client.delete(DEPLOYMENTS, name, namespace)
+
+    async def deployment_back() -> bool:
+        again = await get_or_none(client, DEPLOYMENTS, name, namespace)
+        return bool(again and again["metadata"]["uid"] != old_uid)
+
+    await eventually(deployment_back, timeout=5, message="the Deployment is recreated")
+
+    # Scaled by hand: scaled back.
+    await client.patch(DEPLOYMENTS, name, {"spec": {"replicas": 1}}, namespace)
+
+    async def scaled_back() -> bool:
+        again = await client.get(DEPLOYMENTS, name, namespace)
+        return bool(again["spec"]["replicas"] == group["spec"]["replicas"])
+
+    await eventually(scaled_back, timeout=5, message="replicas restored")
+
+
+async def test_unowned_child_is_left_alone_and_reported(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient
+) -> None:
+    namespace = cluster.namespace
+    foreign_role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "taken-lease", "namespace": namespace, "labels": {"team": "someone-else"}},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+    }
+    foreign_role = await client.create(ROLES, foreign_role, namespace)
+    body = sample("minimal.yaml", namespace)
+    body["metadata"]["name"] = "taken"
+    body["spec"].pop("lockName", None)
+    await client.create(LEADERGROUPS, body, namespace)
+
+    async def stalled() -> dict[str, Any] | None:
+        group = await client.get(LEADERGROUPS, "taken", namespace)
+        found = condition(group, "Stalled")
+        return found if found.get("status") == "True" else None
+
+    found = await eventually(stalled, timeout=10, message="the group goes Stalled")
+    assert found["reason"] == "ChildNotOwned"
+    assert f"Role {namespace}/taken-lease" in found["message"]
+    role = await client.get(ROLES, "taken-lease", namespace)
+    assert role["rules"] == foreign_role["rules"]
+    assert role["metadata"]["resourceVersion"] == foreign_role["metadata"]["resourceVersion"]
+    assert not role["metadata"].get("ownerReferences")
+
+    # Once the user removes the blocker, the group recovers by itself.
+    await client.delete(ROLES, "taken-lease", namespace)
+
+    async def recovered() -> bool:
+        group = await client.get(LEADERGROUPS, "taken", namespace)
+        role = await get_or_none(client, ROLES, "taken-lease", namespace)
+        return condition(group, "Stalled").get("status") == "False" and role is not None
+
+    await eventually(recovered, timeout=10, message="the group recovers once the blocker is gone")
+
+
+@pytest.mark.emulator_only("the emulator's garbage collector stands in for kube-controller-manager's here")
+async def test_deleting_the_group_removes_its_children(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient
+) -> None:
+    namespace = cluster.namespace
+    group = await client.create(LEADERGROUPS, sample("minimal.yaml", namespace), namespace)
+    name = group["metadata"]["name"]
+    await eventually(lambda: get_or_none(client, DEPLOYMENTS, name, namespace), timeout=10)
+    await client.delete(LEADERGROUPS, name, namespace)
+
+    async def gone() -> bool:
+        return all(
+            [
+                await get_or_none(client, DEPLOYMENTS, name, namespace) is None,
+                await get_or_none(client, SERVICE_ACCOUNTS, name, namespace) is None,
+                await get_or_none(client, ROLES, f"{name}-lease", namespace) is None,
+            ]
+        )
+
+    await eventually(gone, timeout=10, message="children garbage-collected")

@@ -1,0 +1,86 @@
+"""Run the real operator (``leadergroup-operator``, i.e. Kopf) as a local process for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class OperatorProcess:
+    """One operator process; its log goes to a file that failing tests print."""
+
+    def __init__(self, kubeconfig: Path, namespace: str | None, log_path: Path, *extra_args: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.log_path = log_path
+        self.extra_args = extra_args
+        self.liveness_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def command(self) -> list[str]:
+        """The command line it runs."""
+        scope = ["--namespace", self.namespace] if self.namespace else ["--all-namespaces"]
+        return [
+            sys.executable,
+            "-m",
+            "leadergroup.cli.operator",
+            "--kubeconfig",
+            str(self.kubeconfig),
+            *scope,
+            "--liveness",
+            f"http://127.0.0.1:{self.liveness_port}/healthz",
+            "--verbose",
+            *self.extra_args,
+        ]
+
+    def start(self, timeout: float = 30.0) -> OperatorProcess:
+        """Start it and wait until Kopf reports itself alive."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "LEADERGROUP_STALLED_RETRY_SECONDS": "1"}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"operator not alive after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """Everything it logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def terminate(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL if it does not stop in time."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return self.kill()
+
+    def kill(self) -> int | None:
+        """SIGKILL."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.kill()
+        return self.process.wait()

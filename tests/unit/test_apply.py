@@ -1,0 +1,92 @@
+"""The apply layer's pure judgement: what counts as drift, and what the patch contains."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leadergroup.apply import drift_patch, is_owned_by, is_subset
+
+
+def deployment(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "g", "namespace": "ns", "labels": {"a": "1"}},
+        "spec": {"replicas": 3, **spec},
+    }
+
+
+class TestIsSubset:
+    def test_server_defaults_are_not_drift(self) -> None:
+        desired = {"containers": [{"name": "c", "image": "i", "env": [{"name": "X", "value": "1"}]}]}
+        live = {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "i",
+                    "imagePullPolicy": "Always",
+                    "env": [{"name": "X", "value": "1"}],
+                    "terminationMessagePath": "/dev/termination-log",
+                }
+            ],
+            "restartPolicy": "Always",
+        }
+        assert is_subset(desired, live)
+
+    def test_changed_scalar_is_drift(self) -> None:
+        assert not is_subset({"replicas": 3}, {"replicas": 5})
+
+    def test_extra_list_item_is_drift(self) -> None:
+        assert not is_subset({"env": [{"name": "A"}]}, {"env": [{"name": "A"}, {"name": "B"}]})
+
+    def test_missing_key_is_drift(self) -> None:
+        assert not is_subset({"a": {"b": 1}}, {"a": {}})
+
+    def test_type_change_is_drift(self) -> None:
+        assert not is_subset({"a": {"b": 1}}, {"a": [1]})
+
+
+class TestDriftPatch:
+    def test_converged_object_needs_no_patch(self) -> None:
+        live = deployment()
+        live["metadata"]["labels"]["extra"] = "kept"
+        live["metadata"]["resourceVersion"] = "7"
+        live["status"] = {"readyReplicas": 3}
+        assert drift_patch(deployment(), live) == {}
+
+    def test_scaled_by_hand_patches_spec_only(self) -> None:
+        live = deployment()
+        live["spec"]["replicas"] = 1
+        assert drift_patch(deployment(), live) == {"spec": {"replicas": 3}}
+
+    def test_removed_label_patches_labels_only(self) -> None:
+        live = deployment()
+        live["metadata"]["labels"] = {}
+        assert drift_patch(deployment(), live) == {"metadata": {"labels": {"a": "1"}}}
+
+    def test_lease_spec_is_never_patched(self) -> None:
+        desired = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "l", "labels": {"a": "1"}},
+            "spec": {"holderIdentity": "", "leaseDurationSeconds": 15},
+        }
+        live = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "l", "labels": {"a": "1"}},
+            "spec": {"holderIdentity": "pod-1", "leaseDurationSeconds": 15, "leaseTransitions": 4},
+        }
+        assert drift_patch(desired, live) == {}
+        live["metadata"]["labels"] = {}
+        assert drift_patch(desired, live) == {"metadata": {"labels": {"a": "1"}}}
+
+
+class TestOwnership:
+    def test_owned_by_uid_not_name(self) -> None:
+        body = {"metadata": {"ownerReferences": [{"kind": "LeaderGroup", "name": "g", "uid": "u-1"}]}}
+        assert is_owned_by(body, "u-1")
+        assert not is_owned_by(body, "u-2")
+
+    def test_no_owner_references(self) -> None:
+        assert not is_owned_by({"metadata": {}}, "u-1")

@@ -1,0 +1,139 @@
+"""Status computation: holder fields, readiness, kstatus conditions, and minimal patches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from leadergroup.status import (
+    DeploymentView,
+    GroupFacts,
+    LeaseView,
+    Stall,
+    format_time,
+    holder_change,
+    next_status,
+    status_patch,
+    transitions_within,
+)
+
+NOW = datetime(2026, 7, 24, 12, 0, 0, tzinfo=UTC)
+READY = DeploymentView(generation=2, observed_generation=2, replicas=3, updated=3, ready=3)
+
+
+def facts(**overrides: Any) -> GroupFacts:
+    values: dict[str, Any] = {
+        "generation": 1,
+        "replicas": 3,
+        "deployment": READY,
+        "lease": LeaseView("pod-a", 1),
+    }
+    values.update(overrides)
+    return GroupFacts(**values)
+
+
+def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == kind)
+
+
+class TestHolder:
+    def test_first_holder_is_reported_with_its_acquire_time(self) -> None:
+        lease = LeaseView("pod-a", 1, acquire_time="2026-07-24T11:59:58.123456Z")
+        status = next_status({}, facts(lease=lease), NOW)
+        assert status["holder"] == "pod-a"
+        assert status["leaseTransitions"] == 1
+        assert status["lastTransitionTime"] == "2026-07-24T11:59:58Z"
+        assert status["recentTransitions"] == [{"holder": "pod-a", "time": "2026-07-24T11:59:58Z"}]
+        assert "leaderlessSince" not in status
+
+    def test_renewal_changes_nothing(self) -> None:
+        first = next_status({}, facts(), NOW)
+        again = next_status(first, facts(), NOW + timedelta(seconds=2))
+        assert status_patch(first, again) == {}
+
+    def test_release_sets_leaderless_since_and_keeps_it(self) -> None:
+        first = next_status({}, facts(), NOW)
+        released = next_status(first, facts(lease=LeaseView("", 1)), NOW + timedelta(seconds=5))
+        assert released["holder"] == ""
+        assert released["leaderlessSince"] == format_time(NOW + timedelta(seconds=5))
+        later = next_status(released, facts(lease=LeaseView("", 1)), NOW + timedelta(seconds=9))
+        assert later["leaderlessSince"] == released["leaderlessSince"]
+        assert condition(later, "Leaderless")["status"] == "True"
+        assert condition(later, "Ready")["reason"] == "Leaderless"
+
+    def test_new_holder_clears_leaderless_since(self) -> None:
+        released = next_status({}, facts(lease=LeaseView("", 0)), NOW)
+        taken = next_status(released, facts(lease=LeaseView("pod-b", 1)), NOW + timedelta(seconds=3))
+        patch = status_patch(released, taken)
+        assert patch["holder"] == "pod-b"
+        assert patch["leaderlessSince"] is None
+        assert holder_change(released, taken) == ("", "pod-b")
+
+    def test_history_is_bounded(self) -> None:
+        status: dict[str, Any] = {}
+        for index in range(15):
+            status = next_status(status, facts(lease=LeaseView(f"pod-{index}", index)), NOW)
+        assert len(status["recentTransitions"]) == 10
+        assert status["recentTransitions"][-1]["holder"] == "pod-14"
+
+    def test_unobserved_lease_keeps_reported_holder(self) -> None:
+        first = next_status({}, facts(), NOW)
+        again = next_status(first, facts(lease=None), NOW)
+        assert again["holder"] == "pod-a"
+
+
+class TestConditions:
+    def test_ready_when_rolled_out_and_led(self) -> None:
+        status = next_status({}, facts(), NOW)
+        assert condition(status, "Ready")["status"] == "True"
+        assert condition(status, "Reconciling")["status"] == "False"
+        assert condition(status, "Stalled")["status"] == "False"
+        assert status["ready"] == "3/3"
+        assert status["observedGeneration"] == 1
+
+    def test_reconciling_while_replicas_come_up(self) -> None:
+        rolling = DeploymentView(generation=2, observed_generation=2, replicas=3, updated=3, ready=1)
+        status = next_status({}, facts(deployment=rolling), NOW)
+        assert condition(status, "Reconciling")["status"] == "True"
+        assert condition(status, "Ready")["status"] == "False"
+        assert status["ready"] == "1/3"
+
+    def test_deployment_controller_behind_is_reconciling(self) -> None:
+        behind = DeploymentView(generation=3, observed_generation=2, replicas=3, updated=3, ready=3)
+        status = next_status({}, facts(deployment=behind), NOW)
+        assert condition(status, "Reconciling")["status"] == "True"
+
+    def test_stalled_carries_the_message(self) -> None:
+        stall = Stall("ChildNotOwned", "Role ns/g-lease already exists")
+        status = next_status({}, facts(stall=stall), NOW)
+        stalled = condition(status, "Stalled")
+        assert stalled["status"] == "True"
+        assert stalled["reason"] == "ChildNotOwned"
+        assert stalled["message"] == "Role ns/g-lease already exists"
+        assert condition(status, "Ready")["status"] == "False"
+
+    def test_transition_time_moves_only_when_status_flips(self) -> None:
+        first = next_status({}, facts(), NOW)
+        later = next_status(first, facts(generation=2), NOW + timedelta(minutes=1))
+        assert condition(later, "Ready")["lastTransitionTime"] == format_time(NOW)
+        assert condition(later, "Ready")["observedGeneration"] == 2
+        stalled = next_status(later, facts(generation=2, stall=Stall("X", "y")), NOW + timedelta(minutes=2))
+        assert condition(stalled, "Ready")["lastTransitionTime"] == format_time(NOW + timedelta(minutes=2))
+
+    def test_flapping_counts_new_holders_in_window(self) -> None:
+        status: dict[str, Any] = {}
+        for index in range(7):
+            moment = NOW + timedelta(seconds=index)
+            status = next_status(status, facts(lease=LeaseView(f"pod-{index % 2}", index)), moment)
+        assert transitions_within(status, 600, NOW + timedelta(seconds=10)) == 7
+        assert condition(status, "Flapping")["status"] == "True"
+        calm = next_status(status, facts(), NOW + timedelta(hours=1))
+        assert condition(calm, "Flapping")["status"] == "False"
+
+
+class TestPatch:
+    def test_removed_keys_become_null(self) -> None:
+        assert status_patch({"a": 1, "b": 2}, {"a": 1}) == {"b": None}
+
+    def test_equal_is_empty(self) -> None:
+        assert status_patch({"a": [1]}, {"a": [1]}) == {}
