@@ -16,6 +16,7 @@ import kopf
 
 from leadergroup import constants
 from leadergroup.kube import KubeClient
+from leadergroup.kube import config as kube_config
 from leadergroup.reconcile import GroupController, TransientError
 
 LEADERGROUPS = (constants.GROUP, constants.VERSION, constants.PLURAL)
@@ -26,6 +27,17 @@ EVENT_RETRY_DELAYS = (0.5, 2.0, 5.0)
 STALLED_RETRY_INTERVAL = float(os.environ.get("LEADERGROUP_STALLED_RETRY_SECONDS", "30"))
 
 
+class QuietWatchHandlers(logging.Filter):
+    """Drop Kopf's "Handler 'lease_event' succeeded." lines: a Lease renews every few seconds per group."""
+
+    QUIET = ("group_event", "lease_event", "deployment_event", "child_event")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep everything but the success lines of the watch handlers."""
+        message = record.getMessage()
+        return not (message.endswith("succeeded.") and any(f"'{name}'" in message for name in self.QUIET))
+
+
 def controller(memo: kopf.Memo) -> GroupController:
     """The process's controller, created at startup."""
     found = memo.get("controller")
@@ -33,9 +45,26 @@ def controller(memo: kopf.Memo) -> GroupController:
     return found
 
 
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """Give Kopf the same credentials as our client (kubeconfig or in-cluster, exec plugins included)."""
+    connection = kube_config.auto()
+    return kopf.ConnectionInfo(
+        server=connection.server,
+        scheme="Bearer" if connection.bearer_token() else None,
+        token=connection.bearer_token(),
+        ca_path=connection.ca_file,
+        certificate_path=connection.cert_file,
+        private_key_path=connection.key_file,
+        insecure=connection.insecure,
+        default_namespace=connection.namespace,
+    )
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Tune Kopf for a level-triggered operator and open the API client."""
+    logging.getLogger("kopf.objects").addFilter(QuietWatchHandlers())
     # Our own Events (LeaderChanged) only: Kopf's per-handler Events would cost a write per reconcile.
     settings.posting.enabled = False
     # Keep Kopf's bookkeeping in our annotation namespace, out of status (the CRD schema prunes status.kopf).

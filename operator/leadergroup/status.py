@@ -218,6 +218,7 @@ def status_patch(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str
 
 def holder_change(current: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str] | None:
     """``(old, new)`` holder when the new status reports another holder than the current one."""
-    if "holder" not in new or current.get("holder") == new.get("holder"):
+    old_holder, new_holder = str(current.get("holder") or ""), str(new.get("holder") or "")
+    if "holder" not in new or old_holder == new_holder:
         return None
-    return str(current.get("holder") or ""), str(new.get("holder") or "")
+    return old_holder, new_holder

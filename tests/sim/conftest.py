@@ -164,3 +164,11 @@ WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
 def widget(name: str, size: int = 1, **extra: Any) -> dict[str, Any]:
     return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name},
             "spec": {"size": size}, **extra}
+
+
+async def watches_started(emulator: Emulator, count: int = 1) -> None:
+    """Wait until ``count`` watches are subscribed (they are logged once their stream is live)."""
+    from tests.support import eventually
+
+    await eventually(lambda: sum(record.verb == "watch" for record in emulator.requests) >= count,
+                     timeout=5, message=f"{count} watch(es) started")

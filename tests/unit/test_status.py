@@ -137,3 +137,12 @@ class TestPatch:
 
     def test_equal_is_empty(self) -> None:
         assert status_patch({"a": [1]}, {"a": [1]}) == {}
+
+
+class TestHolderChange:
+    def test_no_change_when_still_leaderless(self) -> None:
+        assert holder_change({}, {"holder": ""}) is None
+
+    def test_change_reported_once(self) -> None:
+        assert holder_change({"holder": "a"}, {"holder": "b"}) == ("a", "b")
+        assert holder_change({"holder": "b"}, {"holder": "b"}) is None

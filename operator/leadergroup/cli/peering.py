@@ -35,6 +35,10 @@ CLUSTER_PEERINGS = Resource("kopf.dev", "v1", "clusterkopfpeerings", "ClusterKop
 NAMESPACED_PEERINGS = Resource("kopf.dev", "v1", "kopfpeerings", "KopfPeering")
 
 DEFAULT_PEERING_NAME = "leadergroup-operator"
+PART_OF = "leadergroup-operator"
+# On a fresh install the operator's pod may start before the API server serves the peering CRD applied in
+# the same `kubectl apply`: wait this long for it before giving up (and letting the pod restart).
+CRD_WAIT_SECONDS = 60.0
 # Kopf's default lifetime is 60 s: a standby would wait up to a minute after the active replica crashed.
 # With 10 s it takes over within ~10 s (plus a re-list), at the price of more keep-alives: Kopf renews
 # every max(1, lifetime - randint(5, 10)) s, i.e. every 1-5 s (~22 PATCHes per minute per replica, on
@@ -50,7 +54,11 @@ _KOPF_FALLBACK_LIFETIME = 60
 
 
 class PeeringError(Exception):
-    """The peering object cannot be used: absent, forbidden, or its CRD is not installed."""
+    """The peering object cannot be used: reading or creating it is forbidden, or its CRD is missing."""
+
+
+class PeeringCrdMissing(PeeringError):
+    """The peering CRD is not served: not installed, or installed a moment ago and not established yet."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,11 @@ def own_identity() -> str:
     pod = os.environ.get("POD_ID")
     if pod:
         return pod
-    return f"{getpass.getuser()}@{socket.gethostname()}/{os.getpid()}"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a numeric UID without a passwd entry (containers)
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}/{os.getpid()}"
 
 
 def derived_priority(identity: str) -> int:
@@ -148,37 +160,62 @@ class PeeringPlan:
         where = ", ".join(f"{ns}/{self.name}" for ns in self.namespaces) if self.namespaces else self.name
         return f"{self.resource.kind} {where}"
 
+    def body(self, namespace: str | None) -> dict[str, Any]:
+        """An empty peering object: Kopf fills its status with the replicas' keep-alives."""
+        metadata: dict[str, Any] = {"name": self.name, "labels": {"app.kubernetes.io/part-of": PART_OF}}
+        if namespace:
+            metadata["namespace"] = namespace
+        return {"apiVersion": self.resource.api_version, "kind": self.resource.kind, "metadata": metadata}
+
     async def read_peers(self, client: KubeClient) -> list[Peer]:
-        """Every record in our peering object(s).
+        """Every record in our peering object(s), creating a missing object first.
+
+        The operator creates its own peering object because ``kubectl apply`` cannot create a custom
+        resource in the same run as its CRD ("no matches for kind"): shipping the object in manifests/
+        would break the one-command install.
 
         Raises:
-            PeeringError: an object is missing or may not be read (a permanent misconfiguration).
+            PeeringCrdMissing: the peering CRD is not (yet) served.
+            PeeringError: an object may not be read or created (a permanent misconfiguration).
             ApiError: the API server failed transiently.
         """
         peers: list[Peer] = []
         namespaces: Sequence[str | None] = self.namespaces or [None]
         for namespace in namespaces:
-            try:
-                body = await client.get(self.resource, self.name, namespace)
-            except ApiError as error:
-                if error.status in (403, 404):
-                    raise PeeringError(self._explain(error, namespace)) from error
-                raise
-            peers.extend(parse_peers(body))
+            peers.extend(parse_peers(await self._get_or_create(client, namespace)))
         return peers
 
-    def _explain(self, error: ApiError, namespace: str | None) -> str:
-        what = f"{self.resource.kind} {namespace + '/' if namespace else ''}{self.name}"
-        if error.status == 403:
-            return f"Not allowed to read {what} ({error.message}); grant get/list/watch/patch on it"
-        install = (
-            "kubectl apply -k manifests/"
-            if not namespace
-            else f"kubectl apply -f crds/kopf-peering.yaml, then a KopfPeering {self.name!r} in {namespace}"
-        )
+    async def _get_or_create(self, client: KubeClient, namespace: str | None) -> dict[str, Any]:
+        try:
+            return await client.get(self.resource, self.name, namespace)
+        except ApiError as error:
+            if error.status == 403:
+                raise PeeringError(self._forbidden(error, "read", namespace)) from error
+            if not error.not_found:
+                raise
+        try:
+            created = await client.create(self.resource, self.body(namespace), namespace)
+        except ApiError as failure:
+            if failure.already_exists:  # another replica was quicker
+                return await client.get(self.resource, self.name, namespace)
+            if failure.not_found:
+                raise PeeringCrdMissing(
+                    f"{self.resource} is not served ({failure.message}): install crds/kopf-peering.yaml "
+                    "(kubectl apply -k manifests/), or run a single replica with --standalone"
+                ) from failure
+            if failure.status == 403:
+                raise PeeringError(self._forbidden(failure, "create", namespace)) from failure
+            raise
+        logger.info("Created %s %s", self.resource.kind, self._where(namespace))
+        return created
+
+    def _where(self, namespace: str | None) -> str:
+        return f"{namespace}/{self.name}" if namespace else self.name
+
+    def _forbidden(self, error: ApiError, verb: str, namespace: str | None) -> str:
         return (
-            f"{what} not found ({error.message}). Kopf would wait paused forever without it: "
-            f"install it ({install}), or run a single replica with --standalone"
+            f"Not allowed to {verb} {self.resource.kind} {self._where(namespace)} ({error.message}): "
+            f"grant get/list/watch/patch/create on {self.resource} (see manifests/clusterrole.yaml)"
         )
 
 
@@ -187,21 +224,30 @@ def is_glob(namespace: str) -> bool:
     return any(char in namespace for char in "*?[]!,")
 
 
-async def initial_priority(plan: PeeringPlan, client: KubeClient, now: datetime | None = None) -> int:
-    """Read the peering object(s) and choose a free priority.
+async def initial_priority(
+    plan: PeeringPlan, client: KubeClient, *, crd_wait: float = CRD_WAIT_SECONDS, poll: float = 1.0
+) -> int:
+    """Read (or create) the peering object(s) and choose a free priority.
 
     Raises:
-        PeeringError: the peering object is missing or forbidden.
+        PeeringError: the peering object may not be used, or its CRD stayed missing for ``crd_wait`` s.
     """
-    try:
-        peers = await plan.read_peers(client)
-    except PeeringError:
-        raise
-    except ApiError as error:
-        # The API server will come back; start with the derived priority and let resolve_ties fix a tie.
-        logger.warning("Cannot read %s yet (%s); using the derived priority", plan.describe(), error)
-        return derived_priority(plan.identity)
-    return choose_priority(plan.identity, peers, now or datetime.now(UTC))
+    deadline = asyncio.get_running_loop().time() + crd_wait
+    while True:
+        try:
+            peers = await plan.read_peers(client)
+        except PeeringCrdMissing:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+            await asyncio.sleep(poll)
+            continue
+        except PeeringError:
+            raise
+        except ApiError as error:
+            # The API server will come back; start with the derived priority, resolve_ties fixes a tie.
+            logger.warning("Cannot read %s yet (%s); using the derived priority", plan.describe(), error)
+            return derived_priority(plan.identity)
+        return choose_priority(plan.identity, peers, datetime.now(UTC))
 
 
 async def resolve_ties(plan: PeeringPlan, client: KubeClient, settings: Any, *, interval: float) -> None:

@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
@@ -29,6 +30,18 @@ class Connection:
     ssl_context: ssl.SSLContext | None
     namespace: str = "default"
     source: str = ""
+    # The same TLS material as paths, for clients that build their own context (Kopf's login).
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+    def bearer_token(self) -> str | None:
+        """The current token without its ``Bearer`` prefix."""
+        token = self.token()
+        if token and token.lower().startswith("bearer "):
+            return token[len("bearer ") :]
+        return token
 
 
 def _ssl_context(configuration: k8s_client.Configuration) -> ssl.SSLContext | None:
@@ -43,6 +56,15 @@ def _ssl_context(configuration: k8s_client.Configuration) -> ssl.SSLContext | No
     return context
 
 
+def _tls_files(configuration: k8s_client.Configuration) -> dict[str, Any]:
+    return {
+        "ca_file": configuration.ssl_ca_cert or None,
+        "cert_file": configuration.cert_file or None,
+        "key_file": configuration.key_file or None,
+        "insecure": not configuration.verify_ssl,
+    }
+
+
 def _token_source(configuration: k8s_client.Configuration) -> Callable[[], str | None]:
     def token() -> str | None:
         # get_api_key_with_prefix runs the loader's refresh hook, so rotated tokens are picked up.
@@ -55,7 +77,8 @@ def _token_source(configuration: k8s_client.Configuration) -> Callable[[], str |
 def from_kubeconfig(path: str | os.PathLike[str] | None = None, *, context: str | None = None) -> Connection:
     """Load a kubeconfig file (``path``, else ``$KUBECONFIG``, else ``~/.kube/config``)."""
     configuration = k8s_client.Configuration()
-    config_file = str(path) if path is not None else None
+    # Read $KUBECONFIG now: the kubernetes package reads it once, when it is imported.
+    config_file = str(path) if path is not None else os.environ.get("KUBECONFIG") or None
     try:
         k8s_config.load_kube_config(
             config_file=config_file, context=context, client_configuration=configuration, persist_config=False
@@ -69,7 +92,8 @@ def from_kubeconfig(path: str | os.PathLike[str] | None = None, *, context: str 
         token=_token_source(configuration),
         ssl_context=_ssl_context(configuration),
         namespace=namespace,
-        source=config_file or os.environ.get("KUBECONFIG", "~/.kube/config"),
+        source=config_file or "~/.kube/config",
+        **_tls_files(configuration),
     )
 
 
@@ -90,6 +114,7 @@ def in_cluster() -> Connection:
         ssl_context=_ssl_context(configuration),
         namespace=namespace,
         source="in-cluster",
+        **_tls_files(configuration),
     )
 
 

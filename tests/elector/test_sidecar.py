@@ -1,0 +1,85 @@
+"""``leadergroup-elector sidecar``: /leader and /healthz over HTTP, as processes against the cluster."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from tests.elector.fleet import Fleet
+from tests.support import eventually
+from tests.support.cluster import Cluster
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def fleet(cluster: Cluster, tmp_path: Path) -> Iterator[Fleet]:
+    electors = Fleet(cluster, tmp_path, lease_name="sidecar")
+    yield electors
+    electors.close()
+
+
+async def fetch(port: int, path: str) -> tuple[int, dict[str, Any]] | None:
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}{path}", timeout=aiohttp.ClientTimeout(total=2)) as response,
+        ):
+            return response.status, await response.json()
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+
+
+@pytest.mark.emulator_only("injects API failures")
+async def test_sidecars_report_the_leader_and_health(fleet: Fleet, cluster: Cluster) -> None:
+    ports = {"s1": free_port(), "s2": free_port()}
+    for identity, port in ports.items():
+        fleet.start(identity, mode="sidecar", flags=(f"-http-address=127.0.0.1:{port}",))
+
+    async def views() -> dict[str, dict[str, Any]] | None:
+        seen = {}
+        for identity, port in ports.items():
+            answer = await fetch(port, "/leader")
+            if answer is None or not answer[1]["name"]:
+                return None
+            seen[identity] = answer[1]
+        return seen
+
+    seen = await eventually(views, timeout=20, message="both sidecars see a leader")
+    leader = seen["s1"]["name"]
+    assert leader in ports
+    assert seen["s1"]["name"] == seen["s2"]["name"]
+    assert {identity: view["isLeader"] for identity, view in seen.items()} == {
+        identity: identity == leader for identity in ports
+    }
+    for port in ports.values():
+        assert await fetch(port, "/healthz") == (200, {"healthy": True, "reason": "ok"})
+
+    # The API server fails every Lease request: the leader cannot renew and goes unhealthy at once,
+    # the follower once the API server has been silent for a renew deadline.
+    assert cluster.emulator is not None
+    for verb in ("get", "update", "create"):
+        cluster.emulator.inject_fault(verb=verb, resource="leases", status=500, times=None)
+
+    async def status(identity: str) -> int | None:
+        answer = await fetch(ports[identity], "/healthz")
+        return answer[0] if answer else None
+
+    await eventually(lambda: _equals(status(leader), 503), timeout=5, message="leader unhealthy")
+    follower = next(identity for identity in ports if identity != leader)
+    await eventually(lambda: _equals(status(follower), 503), timeout=8, message="follower unhealthy")
+    cluster.emulator.clear_faults()
+    for identity in ports:
+        await eventually(lambda identity=identity: _equals(status(identity), 200), timeout=10)
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return (await value) == expected
