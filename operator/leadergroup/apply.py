@@ -2,14 +2,18 @@
 
 Drift is judged on the fields we set only (``desired`` must be a subset of ``live``), so fields the API
 server defaults or other controllers add are never fought over, and a converged child costs no write.
+What we set last time is kept in an annotation (as ``kubectl apply`` does), so a field we stop wanting
+(a spread constraint turned off, a template field the user removed) is removed, not left behind.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from leadergroup import constants
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import resource_for
 
@@ -17,6 +21,9 @@ Action = Literal["created", "patched", "unchanged"]
 
 # Children whose spec belongs to someone else once created: the electors own the Lease's spec.
 _CREATE_ONLY_FIELDS: dict[str, tuple[str, ...]] = {"Lease": ("spec",)}
+LAST_APPLIED_ANNOTATION = f"{constants.GROUP}/last-applied"
+# Sections compared and patched; metadata is handled key by key.
+_IGNORED_SECTIONS = ("apiVersion", "kind", "status", "metadata")
 
 
 class NotOwnedError(Exception):
@@ -77,29 +84,80 @@ def is_owned_by(body: Mapping[str, Any], owner_uid: str) -> bool:
     return owner_uid in owner_uids(body)
 
 
+def _managed_sections(desired: Mapping[str, Any]) -> dict[str, Any]:
+    skipped = _CREATE_ONLY_FIELDS.get(str(desired.get("kind", "")), ())
+    return {
+        key: value for key, value in desired.items() if key not in _IGNORED_SECTIONS and key not in skipped
+    }
+
+
+def with_last_applied(desired: Mapping[str, Any]) -> dict[str, Any]:
+    """``desired`` with the annotation that records what we set (compact, key-sorted JSON)."""
+    metadata = dict(desired["metadata"])
+    record = {"metadata": {k: metadata[k] for k in ("labels", "annotations") if k in metadata}}
+    record.update(_managed_sections(desired))
+    metadata["annotations"] = {
+        **(metadata.get("annotations") or {}),
+        LAST_APPLIED_ANNOTATION: json.dumps(record, sort_keys=True, separators=(",", ":")),
+    }
+    return {**desired, "metadata": metadata}
+
+
+def _removals(previous: Any, desired: Any) -> Any:
+    """Merge-patch nulls for the keys ``previous`` had and ``desired`` no longer has (recursively)."""
+    if not isinstance(previous, Mapping) or not isinstance(desired, Mapping):
+        return None
+    removals: dict[str, Any] = {}
+    for key, value in previous.items():
+        if key not in desired:
+            removals[key] = None
+        else:
+            nested = _removals(value, desired[key])
+            if nested:
+                removals[key] = nested
+    return removals
+
+
+def _merge(value: Any, removals: Any) -> Any:
+    if not isinstance(removals, Mapping):
+        return value
+    merged = dict(value) if isinstance(value, Mapping) else {}
+    for key, removal in removals.items():
+        merged[key] = None if removal is None else _merge(merged.get(key), removal)
+    return merged
+
+
+def _last_applied(live: Mapping[str, Any]) -> dict[str, Any]:
+    text = (live.get("metadata", {}).get("annotations") or {}).get(LAST_APPLIED_ANNOTATION)
+    try:
+        record = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def drift_patch(desired: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
     """A merge patch that brings ``live`` back to ``desired`` on the fields we manage (empty: no drift).
 
     Top-level sections are compared separately so that, e.g., a hand-edited label does not cause the
     whole spec to be sent again; within a section the desired value is sent whole (lists cannot be
-    merge-patched item by item).
+    merge-patched item by item), with nulls for the fields we set last time and want no more.
     """
     patch: dict[str, Any] = {}
-    kind = str(desired.get("kind", ""))
-    skipped = _CREATE_ONLY_FIELDS.get(kind, ())
-    for section, value in desired.items():
-        if section in ("apiVersion", "kind", "status") or section in skipped:
-            continue
-        if section == "metadata":
-            metadata = {
-                key: value[key]
-                for key in ("labels", "annotations")
-                if key in value and not is_subset(value[key], live.get("metadata", {}).get(key) or {})
-            }
-            if metadata:
-                patch["metadata"] = metadata
-        elif not is_subset(value, live.get(section)):
-            patch[section] = value
+    previous = _last_applied(live)
+    live_metadata = live.get("metadata", {})
+    metadata = {
+        key: desired["metadata"][key]
+        for key in ("labels", "annotations")
+        if key in desired["metadata"]
+        and not is_subset(desired["metadata"][key], live_metadata.get(key) or {})
+    }
+    if metadata:
+        patch["metadata"] = metadata
+    for section, value in _managed_sections(desired).items():
+        removals = _removals(previous.get(section), value)
+        if removals or not is_subset(value, live.get(section)):
+            patch[section] = _merge(value, removals)
     return patch
 
 
@@ -122,6 +180,7 @@ async def ensure(
         NotOwnedError: an object of that name exists but this group does not own it.
         ApiError: the server refused a write (422 for an invalid object, ...).
     """
+    desired = with_last_applied(desired)
     resource = resource_for(dict(desired))
     metadata = desired["metadata"]
     namespace, name = metadata.get("namespace"), metadata["name"]

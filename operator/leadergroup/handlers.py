@@ -14,13 +14,24 @@ from typing import Any
 
 import kopf
 
-from leadergroup import constants
+from leadergroup import constants, metrics
 from leadergroup.kube import KubeClient
 from leadergroup.kube import config as kube_config
 from leadergroup.reconcile import GroupController, TransientError
 
 LEADERGROUPS = (constants.GROUP, constants.VERSION, constants.PLURAL)
 MANAGED = {constants.LABEL_MANAGED_BY: constants.MANAGER}
+MANAGED_SELECTOR = f"{constants.LABEL_MANAGED_BY}={constants.MANAGER}"
+WATCHED_CHILDREN = (
+    ("", "v1", "pods"),
+    ("", "v1", "serviceaccounts"),
+    ("", "v1", "services"),
+    ("apps", "v1", "deployments"),
+    ("coordination.k8s.io", "v1", "leases"),
+    ("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+    ("policy", "v1", "poddisruptionbudgets"),
+)
 # Retry delays for event handlers, which Kopf does not retry itself.
 EVENT_RETRY_DELAYS = (0.5, 2.0, 5.0)
 # How often a stalled group is looked at again (the user may have removed what blocked it).
@@ -30,7 +41,7 @@ STALLED_RETRY_INTERVAL = float(os.environ.get("LEADERGROUP_STALLED_RETRY_SECONDS
 class QuietWatchHandlers(logging.Filter):
     """Drop Kopf's "Handler 'lease_event' succeeded." lines: a Lease renews every few seconds per group."""
 
-    QUIET = ("group_event", "lease_event", "deployment_event", "child_event")
+    QUIET = ("group_event", "lease_event", "deployment_event", "child_event", "pod_event")
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Keep everything but the success lines of the watch handlers."""
@@ -75,8 +86,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     # A Lease event is handled as soon as it arrives: batching only adds status lag for leader changes.
     settings.batching.batch_window = 0.01
     settings.watching.server_timeout = 300
+    # Filter children and pods on the API server: without this Kopf would watch every pod in the cluster.
+    for resource in WATCHED_CHILDREN:
+        settings.watching.label_selectors[resource] = MANAGED_SELECTOR
     settings.networking.request_timeout = 30
-    memo["controller"] = GroupController(KubeClient.auto(user_agent=f"{constants.MANAGER}/reconciler"))
+    group_controller = GroupController(KubeClient.auto(user_agent=f"{constants.MANAGER}/reconciler"))
+    memo["controller"] = group_controller
+    metrics_port = os.environ.get("LEADERGROUP_METRICS_PORT")
+    if metrics_port:
+        metrics.serve(group_controller, int(metrics_port))
+        logger.info("Serving Prometheus metrics on :%s/metrics", metrics_port)
     logger.info("LeaderGroup operator started")
 
 
@@ -173,3 +192,16 @@ async def child_event(
 ) -> None:
     """Restore a child edited or deleted by hand."""
     await _with_retries(lambda: controller(memo).observe_child(type, body), logger)
+
+
+@kopf.on.event("", "v1", "pods", labels=MANAGED)
+async def pod_event(
+    *,
+    type: str,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Label the group's pods leader/follower; release the Lease when the holder's pod is deleted."""
+    await _with_retries(lambda: controller(memo).observe_pod(type, body), logger)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from leadergroup.builders import get_children
 from leadergroup.events import post_event
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import DISRUPTION_BUDGETS, LEADERGROUPS, SERVICES, Resource
+from leadergroup.leadership import label_pods, release_dead_holder
 from leadergroup.model import LeaderGroup, SpecError
 from leadergroup.status import (
     DeploymentView,
@@ -52,17 +54,51 @@ class GroupState:
     replicas: int = constants.DEFAULT_REPLICAS
     flapping_max_transitions: int = 5
     flapping_window_seconds: int = 600
+    failover: bool = True
     stall: Stall | None = None
     lease: LeaseView | None = None
+    lease_body: dict[str, Any] | None = None
     deployment: DeploymentView | None = None
     status: dict[str, Any] | None = None
     desired: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    counters: GroupCounters = field(default_factory=lambda: GroupCounters())
 
     @property
     def known(self) -> bool:
         """Whether a reconcile has run for this group since the operator started."""
         return bool(self.uid)
+
+
+@dataclass
+class GroupCounters:
+    """Running totals the metrics endpoint reports (since this operator process started)."""
+
+    leader_changes: int = 0
+    leaderless_seconds: float = 0.0
+    leaderless_since: float | None = None  # monotonic
+    failover_releases: int = 0
+    reconciles: int = 0
+    reconcile_seconds: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def holder_seen(self, holder: str, now: float) -> None:
+        """Account for the Lease's holder as observed at ``now`` (monotonic)."""
+        if self.leaderless_since is not None:
+            self.leaderless_seconds += now - self.leaderless_since
+            self.leaderless_since = None
+        if not holder:
+            self.leaderless_since = now
+
+    def leaderless_total(self, now: float) -> float:
+        """Seconds without a holder, including the current leaderless stretch."""
+        current = now - self.leaderless_since if self.leaderless_since is not None else 0.0
+        return self.leaderless_seconds + current
+
+    def error(self, reason: str) -> None:
+        """Count a failed or stalled reconcile."""
+        self.errors[reason] = self.errors.get(reason, 0) + 1
 
 
 class TransientError(Exception):
@@ -114,17 +150,32 @@ class GroupController:
                 state.status = dict(body.get("status") or {})
             state.uid = str(metadata.get("uid", ""))
             state.generation = int(metadata.get("generation") or 0)
+            started = time.monotonic()
             try:
-                group = LeaderGroup.from_body(body)
-            except SpecError as error:
-                state.stall = Stall("InvalidSpec", str(error))
-            else:
-                state.replicas = group.spec.replicas
-                state.flapping_max_transitions = group.spec.flapping.max_transitions
-                state.flapping_window_seconds = group.spec.flapping.window_seconds
-                state.stall = await self._converge(group, state)
+                state.stall = await self._converge_body(body, state)
+            except TransientError:
+                state.counters.error("Transient")
+                raise
+            finally:
+                state.counters.reconciles += 1
+                state.counters.reconcile_seconds += time.monotonic() - started
+            if state.stall:
+                state.counters.error(state.stall.reason)
             await self._publish(key, state)
+            if state.lease is not None:
+                await self._label_pods(state)
             return state.stall
+
+    async def _converge_body(self, body: Mapping[str, Any], state: GroupState) -> Stall | None:
+        try:
+            group = LeaderGroup.from_body(body)
+        except SpecError as error:
+            return Stall("InvalidSpec", str(error))
+        state.replicas = group.spec.replicas
+        state.failover = group.spec.failover.release_on_holder_deletion
+        state.flapping_max_transitions = group.spec.flapping.max_transitions
+        state.flapping_window_seconds = group.spec.flapping.window_seconds
+        return await self._converge(group, state)
 
     async def _converge(self, group: LeaderGroup, state: GroupState) -> Stall | None:
         desired = get_children(group)
@@ -166,6 +217,7 @@ class GroupController:
     def _observe(state: GroupState, child: Mapping[str, Any]) -> None:
         if child.get("kind") == "Lease":
             state.lease = LeaseView.of(child)
+            state.lease_body = dict(child)
         elif child.get("kind") == "Deployment":
             state.deployment = DeploymentView.of(child)
 
@@ -217,12 +269,47 @@ class GroupController:
         state = self.state(key)
         if state.known and not is_owned_by(lease, state.uid):
             return  # a Lease with our labels that is not this group's: reported by reconcile, not followed
+        state.lease_body = dict(lease)
         view = LeaseView.of(lease)
         if view == state.lease:
             return  # a renewal: nothing the status reports has changed
         async with state.lock:
+            if state.lease is None or view.holder != state.lease.holder:
+                state.counters.holder_seen(view.holder, time.monotonic())
+                state.counters.leader_changes += 1 if view.holder else 0
             state.lease = view
             await self._publish(key, state)
+            await self._label_pods(state)
+
+    async def observe_pod(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
+        """A pod of a group changed: give it its role; if the holder's pod is gone, release the Lease."""
+        key = group_key_of_child(pod)
+        if key is None:
+            return
+        state = self.state(key)
+        name = str((pod.get("metadata") or {}).get("name"))
+        if event_type == "DELETED":
+            state.pods.pop(name, None)
+            observed = state.lease_body
+            holder_gone = bool(observed) and LeaseView.of(observed or {}).holder == name
+            if state.known and state.failover and holder_gone and observed:
+                try:
+                    released = await release_dead_holder(self.client, observed, name)
+                except ApiError as error:
+                    raise TransientError(str(error)) from error
+                state.counters.failover_releases += int(released)
+            return
+        state.pods[name] = {"metadata": dict(pod.get("metadata") or {})}
+        await self._label_pods(state, only=[name])
+
+    async def _label_pods(self, state: GroupState, only: list[str] | None = None) -> None:
+        if not state.known or state.lease is None:
+            return
+        pods = [state.pods[name] for name in (only or list(state.pods)) if name in state.pods]
+        try:
+            await label_pods(self.client, pods, state.lease.holder)
+        except ApiError as error:
+            raise TransientError(str(error)) from error
 
     async def observe_deployment(self, event_type: str | None, deployment: Mapping[str, Any]) -> None:
         """A labelled Deployment changed: fix drift, publish readiness."""

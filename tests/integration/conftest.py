@@ -6,16 +6,18 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-
-from leadergroup.kube import KubeClient
 from tests.support.cluster import Cluster
 from tests.support.operator_process import OperatorProcess
+
+from leadergroup.kube import KubeClient
 
 
 @pytest.fixture
 def operator(cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[OperatorProcess]:
     """The operator serving the test's namespace, with its own identity ("operator") on the emulator."""
-    process = OperatorProcess(cluster.kubeconfig_for("operator"), cluster.namespace, tmp_path / "operator.log")
+    process = OperatorProcess(
+        cluster.kubeconfig_for("operator"), cluster.namespace, tmp_path / "operator.log"
+    )
     process.start()
     yield process
     process.terminate()

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.support.cluster import Cluster
+from tests.support.eventually import eventually
+from tests.support.operator_process import OperatorProcess
 
 from leadergroup import constants
 from leadergroup.kube import ApiError, KubeClient
@@ -19,9 +22,6 @@ from leadergroup.kube.resources import (
     ROLES,
     SERVICE_ACCOUNTS,
 )
-from tests.support.cluster import Cluster
-from tests.support.eventually import eventually
-from tests.support.operator_process import OperatorProcess
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
 
@@ -55,12 +55,15 @@ async def take_lease(client: KubeClient, name: str, namespace: str, holder: str)
         leaseDurationSeconds=15,
         acquireTime="2026-07-24T12:00:00.000000Z",
         renewTime="2026-07-24T12:00:00.000000Z",
-        leaseTransitions=int(lease["spec"].get("leaseTransitions") or 0) + (1 if old and old != holder else 0),
+        leaseTransitions=int(lease["spec"].get("leaseTransitions") or 0)
+        + (1 if old and old != holder else 0),
     )
     return await client.replace(LEASES, name, lease, namespace)
 
 
-async def test_seed_sample_end_to_end(cluster: Cluster, operator: OperatorProcess, client: KubeClient) -> None:
+async def test_seed_sample_end_to_end(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient
+) -> None:
     namespace = cluster.namespace
     group = await client.create(LEADERGROUPS, sample("seed.yaml", namespace), namespace)
     name, uid = group["metadata"]["name"], group["metadata"]["uid"]

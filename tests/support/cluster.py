@@ -80,6 +80,8 @@ def emulator_cluster(workdir: Path) -> Iterator[Cluster]:
             workdir / "kubeconfig-admin", token=ADMIN_TOKEN, namespace=namespace
         )
         yield Cluster("emulator", kubeconfig, namespace, emulator, workdir)
+        # A 500 that no fault injected is an emulator bug: never let it pass as the system under test's.
+        assert emulator.api.internal_errors == [], f"the emulator failed: {emulator.api.internal_errors}"
 
 
 def _kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from leadergroup.apply import drift_patch, is_owned_by, is_subset
@@ -90,3 +91,38 @@ class TestOwnership:
 
     def test_no_owner_references(self) -> None:
         assert not is_owned_by({"metadata": {}}, "u-1")
+
+
+class TestLastApplied:
+    def test_annotation_records_what_we_set_but_not_the_lease_spec(self) -> None:
+        from leadergroup.apply import LAST_APPLIED_ANNOTATION, with_last_applied
+
+        lease = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "l", "labels": {"a": "1"}},
+            "spec": {"holderIdentity": ""},
+        }
+        record = json.loads(with_last_applied(lease)["metadata"]["annotations"][LAST_APPLIED_ANNOTATION])
+        assert record == {"metadata": {"labels": {"a": "1"}}}
+
+    def test_field_we_stop_setting_is_removed(self) -> None:
+        from leadergroup.apply import with_last_applied
+
+        before = deployment(
+            template={"spec": {"topologySpreadConstraints": [{"maxSkew": 1}], "containers": []}}
+        )
+        after = deployment(template={"spec": {"containers": []}})
+        live = with_last_applied(before)
+        live["spec"]["template"]["spec"]["restartPolicy"] = "Always"  # a server default
+        patch = drift_patch(with_last_applied(after), live)
+        assert patch["spec"]["template"]["spec"]["topologySpreadConstraints"] is None
+        assert "restartPolicy" not in patch["spec"]["template"]["spec"]
+
+    def test_server_added_fields_are_not_removed(self) -> None:
+        from leadergroup.apply import with_last_applied
+
+        desired = with_last_applied(deployment())
+        live = json.loads(json.dumps(desired))
+        live["spec"]["progressDeadlineSeconds"] = 600
+        assert drift_patch(desired, live) == {}

@@ -225,14 +225,15 @@ def is_glob(namespace: str) -> bool:
 
 
 async def initial_priority(
-    plan: PeeringPlan, client: KubeClient, *, crd_wait: float = CRD_WAIT_SECONDS, poll: float = 1.0
+    plan: PeeringPlan, client: KubeClient, *, crd_wait: float | None = None, poll: float = 1.0
 ) -> int:
     """Read (or create) the peering object(s) and choose a free priority.
 
     Raises:
-        PeeringError: the peering object may not be used, or its CRD stayed missing for ``crd_wait`` s.
+        PeeringError: the peering object may not be used, or its CRD stayed missing for ``crd_wait`` s
+            (default :data:`CRD_WAIT_SECONDS`).
     """
-    deadline = asyncio.get_running_loop().time() + crd_wait
+    deadline = asyncio.get_running_loop().time() + (CRD_WAIT_SECONDS if crd_wait is None else crd_wait)
     while True:
         try:
             peers = await plan.read_peers(client)

@@ -68,6 +68,8 @@ class ApiServer:
         self.requests = RequestLog()
         self.faults = FaultBook()
         self.bookmark_interval = bookmark_interval
+        # Unexpected exceptions (emulator bugs, not injected faults): tests assert there are none.
+        self.internal_errors: list[str] = []
         self.server_address = "127.0.0.1:0"
         for name in INITIAL_NAMESPACES:
             self.registry.create(NAMESPACES, "", {"metadata": {"name": name}})
@@ -116,7 +118,7 @@ class ApiServer:
             if fault is not None:
                 await asyncio.sleep(fault.delay)
             accept = request.headers.get("Accept", "")
-            if not accepts_json(accept):
+            if info.is_resource and not accepts_json(accept):
                 raise errors.not_acceptable(accept)
             if info.is_resource:
                 response = await self._resource(request, info, lambda: record_now(200))
@@ -126,6 +128,7 @@ class ApiServer:
             response = _json(error.status(), error.code, error.headers)
         except Exception as error:  # the emulator must answer like a server, never drop the connection
             logger.exception("Emulator failed on %s %s", request.method, request.path_qs)
+            self.internal_errors.append(f"{request.method} {request.path_qs}: {type(error).__name__}: {error}")
             failure = errors.internal_error(f"{type(error).__name__}: {error}")
             response = _json(failure.status(), 500)
         record_now(response.status)

@@ -1,0 +1,431 @@
+"""Scale and cost of the operator: convergence time, API writes per group, idle cost, status lag, memory.
+
+For each N in ``--groups`` (default 10 and 100): a fresh emulator (or a fresh namespace on the cluster of
+``--kubeconfig``) and a fresh operator process (``--standalone``, its own token); N LeaderGroups created at
+once; the bench plays the Deployment controller and the electors; then
+
+1. convergence: seconds until every group has its five children and ``Ready`` True; the operator's
+   requests by verb per group, against the floor of 5 creates + 1 status write;
+2. idle: the operator's writes and CPU seconds over ``--idle-seconds`` with nothing changing (optionally
+   with electors renewing their Leases, ``--renew-interval``);
+3. status lag: Lease holders changed by conditional PUT at ``--lag-rate`` per second; the delay until
+   each group's status shows the new holder (a watch on the LeaderGroups), p50 / p99 / max;
+4. memory: the operator's peak RSS (VmHWM).
+
+Run from the repository root: ``.venv/bin/python bench/scale.py [--groups 10 100 1000]``. Prints Markdown
+tables and writes ``bench/results/scale-<stamp>.json``. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.common` when run as a script
+
+from bench.common import (  # noqa: E402
+    REAL_CLUSTER_IMAGE,
+    REPO_ROOT,
+    RESULTS_DIR,
+    BenchCluster,
+    OperatorRun,
+    Request,
+    Workload,
+    count_by_label,
+    cpu_seconds,
+    environment,
+    fmt,
+    gather_limited,
+    memory_mb,
+    open_cluster,
+    print_table,
+    summary,
+    take_lease,
+    write_results,
+)
+from leadergroup.kube import ApiError, KubeClient  # noqa: E402
+from leadergroup.kube.resources import LEADERGROUPS  # noqa: E402
+
+SAMPLE = REPO_ROOT / "manifests" / "samples" / "minimal.yaml"
+# The issue's targets. Convergence and memory are stated for 1,000 groups; smaller runs are shown against
+# them for reference (they should meet them with a wide margin).
+TARGET_CONVERGENCE_SECONDS = 60.0
+TARGET_WRITES_PER_GROUP = 9.0
+TARGET_IDLE_WRITES = 0
+TARGET_LAG_P99_MS = 250.0
+TARGET_PEAK_RSS_MB = 150.0
+# The least a new group can cost: ServiceAccount, Role, RoleBinding, Lease, Deployment, and one status write.
+FLOOR_WRITES_PER_GROUP = 6
+
+
+def group_body(name: str, namespace: str, *, real_cluster: bool) -> dict[str, Any]:
+    """The minimal sample under another name (a pause container on a real cluster, so pods get Ready)."""
+    body: dict[str, Any] = copy.deepcopy(yaml.safe_load(SAMPLE.read_text(encoding="utf-8")))
+    body["metadata"] = {"name": name, "namespace": namespace}
+    if real_cluster:
+        body["spec"]["template"]["spec"]["containers"] = [{"name": "app", "image": REAL_CLUSTER_IMAGE}]
+    return body
+
+
+def writes_of(requests: list[Request] | None) -> int | None:
+    """How many of the requests are writes (None when nothing counted them)."""
+    return None if requests is None else sum(request.is_write for request in requests)
+
+
+async def converge(
+    cluster: BenchCluster, client: KubeClient, workload: Workload, count: int, timeout: float
+) -> dict[str, Any]:
+    """Create ``count`` groups at once and wait until all are converged (or the timeout)."""
+    names = [f"g{index:04d}" for index in range(count)]
+    started = time.monotonic()
+    for name in names:
+        workload.track(name).created_at = started
+    bodies = [group_body(name, cluster.namespace, real_cluster=cluster.emulator is None) for name in names]
+    created = await gather_limited(
+        [lambda body=body: client.create(LEADERGROUPS, body, cluster.namespace) for body in bodies], limit=64
+    )
+    create_seconds = time.monotonic() - started
+    failures = [str(result) for result in created if isinstance(result, BaseException)]
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        if all(progress.converged_at is not None for progress in workload.groups.values()):
+            break
+        await asyncio.sleep(0.05)
+    per_group = [
+        progress.converged_at - started
+        for progress in workload.groups.values()
+        if progress.converged_at is not None
+    ]
+    done = len(per_group) == count
+    return {
+        "seconds": max(per_group) if done else None,
+        "timed_out": not done,
+        "timeout_seconds": timeout,
+        "converged": len(per_group),
+        "create_seconds": round(create_seconds, 3),
+        "per_group_seconds": summary(per_group),
+        "errors": (failures + workload.errors)[:20],
+    }
+
+
+async def renew_all(client: KubeClient, workload: Workload, namespace: str) -> None:
+    """One renewal round: every holder PUTs its Lease with a new renewTime, as client-go does every RP."""
+
+    async def renew(name: str) -> None:
+        progress = workload.groups[name]
+        if progress.lease is not None and progress.holder:
+            progress.lease = await take_lease(client, namespace, progress.lease, progress.holder)
+
+    await gather_limited([lambda name=name: renew(name) for name in workload.groups], limit=32)
+
+
+async def idle(
+    cluster: BenchCluster,
+    client: KubeClient,
+    workload: Workload,
+    operator: OperatorRun,
+    seconds: float,
+    renew_interval: float,
+) -> dict[str, Any]:
+    """Count the operator's writes and CPU over a window in which nothing changes (but renewals)."""
+    since, cpu_before, started = time.time(), cpu_seconds(operator.pid), time.monotonic()
+    rounds = 0
+    end = started + seconds
+    while (now := time.monotonic()) < end:
+        if renew_interval > 0:
+            await renew_all(client, workload, cluster.namespace)
+            rounds += 1
+            await asyncio.sleep(max(0.0, min(end, started + rounds * renew_interval) - time.monotonic()))
+        else:
+            await asyncio.sleep(end - now)
+    elapsed = time.monotonic() - started
+    cpu = cpu_seconds(operator.pid) - cpu_before
+    requests = cluster.operator_requests(since, time.time())
+    return {
+        "seconds": round(elapsed, 1),
+        "renew_interval": renew_interval,
+        "renewal_rounds": rounds,
+        "writes": writes_of(requests),
+        "requests": None if requests is None else len(requests),
+        "by_verb": None if requests is None else count_by_label(requests),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_percent": round(100 * cpu / elapsed, 2),
+    }
+
+
+async def status_lag(
+    cluster: BenchCluster, client: KubeClient, workload: Workload, changes: int, rate: float
+) -> dict[str, Any]:
+    """Change Lease holders at a steady rate; time until each group's status shows the new holder."""
+    names = sorted(workload.groups)
+    # group -> (expected holder, monotonic time the elector's PUT returned, or None while in flight)
+    pending: dict[str, tuple[str, float | None, float]] = {}
+    lags_ms: list[float] = []
+    superseded = 0
+
+    def seen(group: dict[str, Any], arrived: float) -> None:
+        name = str(group["metadata"]["name"])
+        wanted = pending.get(name)
+        if wanted is None or (group.get("status") or {}).get("holder") != wanted[0]:
+            return
+        holder, done, sent = wanted
+        # Measured from the moment the new holder knows it leads (its PUT returned); an event that beats
+        # the PUT's answer home counts from when the PUT was sent.
+        lags_ms.append(max(0.0, arrived - (done if done is not None else sent)) * 1000)
+        del pending[name]
+
+    workload.on_group_event = seen
+    since = time.time()
+
+    async def change(index: int) -> None:
+        nonlocal superseded
+        name = names[index % len(names)]
+        progress = workload.groups[name]
+        assert progress.lease is not None
+        current = progress.lease["spec"].get("holderIdentity") or ""
+        pods = progress.pods
+        holder = pods[(pods.index(current) + 1) % len(pods)] if current in pods else pods[0]
+        if name in pending:
+            superseded += 1  # the status has not caught up with the previous change yet
+        sent = time.monotonic()
+        pending[name] = (holder, None, sent)
+        progress.lease = await take_lease(client, cluster.namespace, progress.lease, holder)
+        if name in pending and pending[name][0] == holder:
+            pending[name] = (holder, time.monotonic(), sent)
+
+    tasks: list[asyncio.Task[None]] = []
+    started = time.monotonic()
+    for index in range(changes):
+        delay = started + index / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(change(index)))
+    errors = [str(result) for result in await asyncio.gather(*tasks, return_exceptions=True) if result]
+    deadline = time.monotonic() + 10
+    while pending and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    workload.on_group_event = None
+    requests = cluster.operator_requests(since, time.time())
+    writes = writes_of(requests)
+    lag = summary(lags_ms)
+    return {
+        "changes": changes,
+        "rate_per_second": rate,
+        "observed": len(lags_ms),
+        "superseded": superseded,
+        "unobserved": len(pending),
+        "p50_ms": lag["p50"],
+        "p90_ms": lag["p90"],
+        "p99_ms": lag["p99"],
+        "max_ms": lag["max"],
+        "mean_ms": lag["mean"],
+        "writes": writes,
+        "writes_per_change": None if writes is None else round(writes / changes, 2),
+        "by_verb": None if requests is None else count_by_label(requests),
+        "errors": errors[:20],
+    }
+
+
+async def run_one(count: int, options: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """One fresh cluster and operator, ``count`` groups, all four measurements."""
+    with open_cluster(workdir, kubeconfig=options.kubeconfig, audit_log=options.audit_log) as cluster:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        profile = RESULTS_DIR / f"profile-scale-{count}-{stamp}.txt" if options.profile else None
+        operator = OperatorRun(cluster, workdir / f"operator-{count}.log", profile=profile).start()
+        async with cluster.client() as client:
+            workload = Workload(cluster, client)
+            try:
+                await workload.start_watches()
+                since = time.time()
+                convergence = await converge(cluster, client, workload, count, options.timeout)
+                # Writes that follow Ready (an Event, a late status field) belong to bringing the group up.
+                await asyncio.sleep(options.settle)
+                requests = cluster.operator_requests(since, time.time())
+                memory_converged = memory_mb(operator.pid)
+                idle_result = await idle(
+                    cluster, client, workload, operator, options.idle_seconds, options.renew_interval
+                )
+                lag = await status_lag(cluster, client, workload, options.lag_changes, options.lag_rate)
+                memory = memory_mb(operator.pid)
+                total_cpu = cpu_seconds(operator.pid)
+            finally:
+                await workload.close()
+                operator.stop()
+        writes = writes_of(requests)
+        result = {
+            "groups": count,
+            "backend": cluster.backend,
+            "profiled": profile is not None,
+            "profile": str(profile.relative_to(REPO_ROOT)) if profile else None,
+            "convergence": convergence,
+            "requests": {
+                "total": None if requests is None else len(requests),
+                "writes": writes,
+                "writes_per_group": None if writes is None else round(writes / count, 2),
+                "floor_writes_per_group": FLOOR_WRITES_PER_GROUP,
+                "by_verb": None if requests is None else count_by_label(requests),
+            },
+            "idle": idle_result,
+            "lag": lag,
+            "memory": {
+                "rss_after_convergence_mb": memory_converged["rss_mb"],
+                "rss_end_mb": memory["rss_mb"],
+                "peak_rss_mb": memory["peak_rss_mb"],
+            },
+            "operator_cpu_seconds": round(total_cpu, 2),
+        }
+        if operator.process is not None and operator.process.returncode not in (0, None, -2):
+            result["operator_exit"] = operator.process.returncode
+            result["operator_log_tail"] = operator.log_tail()
+        return result
+
+
+def targets(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets next to this run's figures."""
+
+    def check(name: str, value: Any, target: str, met: bool | None, note: str = "") -> dict[str, Any]:
+        return {"metric": name, "value": value, "target": target, "met": met, "note": note}
+
+    at_scale = "" if run["groups"] >= 1000 else "stated for 1,000 groups"
+    seconds = run["convergence"]["seconds"]
+    writes = run["requests"]["writes_per_group"]
+    idle_writes = run["idle"]["writes"]
+    p99 = run["lag"]["p99_ms"]
+    rss = run["memory"]["peak_rss_mb"]
+    return [
+        check("convergence s", seconds, f"<= {TARGET_CONVERGENCE_SECONDS:.0f}", seconds is not None
+              and seconds <= TARGET_CONVERGENCE_SECONDS, at_scale),
+        check("writes per new group", writes, f"<= {TARGET_WRITES_PER_GROUP:.0f} (floor {FLOOR_WRITES_PER_GROUP})",
+              None if writes is None else writes <= TARGET_WRITES_PER_GROUP),
+        check("idle writes", idle_writes, f"== {TARGET_IDLE_WRITES}",
+              None if idle_writes is None else idle_writes == TARGET_IDLE_WRITES),
+        check("status lag p99 ms", p99, f"<= {TARGET_LAG_P99_MS:.0f}", None if p99 is None else p99 <= TARGET_LAG_P99_MS),
+        check("peak RSS MB", rss, f"<= {TARGET_PEAK_RSS_MB:.0f}", rss <= TARGET_PEAK_RSS_MB,
+              ("profiled run: inflated; " if run["profiled"] else "") + at_scale),
+    ]  # fmt: skip
+
+
+def report(runs: list[dict[str, Any]]) -> None:
+    """Print the summary, targets and per-verb tables."""
+    print_table(
+        "Scale: convergence, writes, idle cost, status lag, memory",
+        ["groups", "converge s", "group p50 s", "writes/group", "reqs/group", "idle writes", "idle CPU s",
+         "idle s", "lag p50 ms", "lag p99 ms", "lag max ms", "writes/change", "peak RSS MB"],
+        [
+            [
+                run["groups"],
+                run["convergence"]["seconds"],
+                run["convergence"]["per_group_seconds"]["p50"],
+                run["requests"]["writes_per_group"],
+                None if run["requests"]["total"] is None else round(run["requests"]["total"] / run["groups"], 2),
+                run["idle"]["writes"],
+                run["idle"]["cpu_seconds"],
+                run["idle"]["seconds"],
+                run["lag"]["p50_ms"],
+                run["lag"]["p99_ms"],
+                run["lag"]["max_ms"],
+                run["lag"]["writes_per_change"],
+                run["memory"]["peak_rss_mb"],
+            ]
+            for run in runs
+        ],
+    )  # fmt: skip
+    print_table(
+        "Targets",
+        ["groups", "metric", "value", "target", "met", "note"],
+        [
+            [run["groups"], t["metric"], fmt(t["value"]), t["target"],
+             "n/a" if t["met"] is None else ("yes" if t["met"] else "NO"), t["note"]]
+            for run in runs
+            for t in run["targets"]
+        ],
+    )  # fmt: skip
+    labels = sorted({label for run in runs for label in (run["requests"]["by_verb"] or {})})
+    if labels:
+        print_table(
+            "Operator requests per new group while converging (by verb)",
+            ["request", *(f"N={run['groups']}" for run in runs)],
+            [
+                [label, *(round((run["requests"]["by_verb"] or {}).get(label, 0) / run["groups"], 2) for run in runs)]
+                for label in labels
+            ],
+        )  # fmt: skip
+    else:
+        print("Per-verb counts: n/a (real cluster without --audit-log)\n")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", type=int, nargs="+", default=[10, 100], help="group counts (default 10 100)")
+    parser.add_argument("--idle-seconds", type=float, default=300.0, help="idle window (default %(default)s)")
+    parser.add_argument(
+        "--renew-interval",
+        type=float,
+        default=0.0,
+        help="during the idle window, every holder renews its Lease this often (client-go: RP, 2 s); 0: off",
+    )
+    parser.add_argument("--lag-changes", type=int, default=200, help="holder changes (default %(default)s)")
+    parser.add_argument("--lag-rate", type=float, default=20.0, help="holder changes per second")
+    parser.add_argument("--timeout", type=float, default=300.0, help="convergence timeout in seconds")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds after convergence still counted")
+    parser.add_argument(
+        "--quick", action="store_true", help="shorter settle and timeout (smoke tests; figures are rougher)"
+    )
+    parser.add_argument("--profile", action="store_true", help="run the operator under pyinstrument")
+    parser.add_argument("--kubeconfig", type=Path, help="a real cluster (CRDs installed) instead of the emulator")
+    parser.add_argument("--audit-log", type=Path, help="the real API server's JSON audit log, for request counts")
+    parser.add_argument("--output", type=Path, help="JSON output (default bench/results/scale-<stamp>.json)")
+    options = parser.parse_args(argv)
+    if options.quick:
+        options.settle = min(options.settle, 1.0)
+        options.timeout = min(options.timeout, 60.0)
+    if options.lag_rate <= 0 or options.lag_changes < 0:
+        parser.error("--lag-rate must be positive and --lag-changes not negative")
+    return options
+
+
+async def main_async(options: argparse.Namespace) -> dict[str, Any]:
+    runs = []
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    with tempfile.TemporaryDirectory(prefix="lgbench-") as tmp:
+        for count in options.groups:
+            print(f"--- {count} groups ...", file=sys.stderr, flush=True)
+            run = await run_one(count, options, Path(tmp))
+            run["targets"] = targets(run)
+            runs.append(run)
+    return {
+        "bench": "scale",
+        "schema": 1,
+        "started_at": started,
+        "environment": environment(),
+        "options": {
+            key: str(value) if isinstance(value, Path) else value for key, value in vars(options).items()
+        },
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    payload = asyncio.run(main_async(options))
+    report(payload["runs"])
+    path = write_results("scale", payload, options.output)
+    print(f"Results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ApiError as error:
+        print(f"API error: {error}", file=sys.stderr)
+        sys.exit(1)

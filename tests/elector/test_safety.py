@@ -1,0 +1,104 @@
+"""Election safety under chaos: leading intervals of all electors never overlap.
+
+Three electors (processes) campaign on one Lease while, about once a second, something goes wrong: the
+leader is SIGKILLed or SIGTERMed (and replaced by a fresh candidate), a follower is killed, or the API
+server answers Lease requests with 409s, 5xx or after a delay longer than the renew deadline. Each
+elector logs when it starts and stops leading; a SIGKILLed one stops at the moment of the kill. No two
+intervals of different electors may overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.elector.fleet import Fleet, overlaps
+from tests.support import eventually
+from tests.support.cluster import Cluster
+
+ROUNDS = 55
+TIME_LIMIT = 85.0
+
+
+@pytest.fixture
+def fleet(cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Fleet]:
+    electors = Fleet(cluster, tmp_path, lease_name="chaos")
+    yield electors
+    electors.close()
+    report = getattr(request.node, "rep_call", None)
+    if report is None or report.failed:
+        print(electors.logs())
+
+
+@pytest.mark.timeout(180)
+async def test_leading_intervals_never_overlap_under_chaos(fleet: Fleet, cluster: Cluster) -> None:
+    seed = int(os.environ.get("LEADERGROUP_CHAOS_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)
+    generation = 0
+
+    def spawn() -> None:
+        nonlocal generation
+        generation += 1
+        fleet.start(f"e{generation}")
+
+    for _ in range(3):
+        spawn()
+    await eventually(fleet.leaders, timeout=20, message="a first leader")
+
+    emulator = cluster.emulator
+    # Faults land on whichever Lease requests come next (any elector's): one or two per round, so that
+    # the election still makes progress between them and terms really change hands.
+    actions = ["kill_leader", "kill_leader", "term_leader", "term_leader", "kill_follower"]
+    if emulator is not None:
+        actions += ["conflict", "server_error", "slow"]
+    history: list[str] = []
+    began = time.monotonic()
+    while len(history) < ROUNDS and time.monotonic() - began < TIME_LIMIT:
+        action = rng.choice(actions)
+        leaders = fleet.leaders()
+        followers = [e for e in fleet.alive() if e not in leaders]
+        if action == "kill_leader" and leaders:
+            fleet.kill(leaders[0].identity)
+            spawn()
+        elif action == "term_leader" and leaders:
+            fleet.terminate(leaders[0].identity)
+            spawn()
+        elif action == "kill_follower" and followers:
+            fleet.kill(rng.choice(followers).identity)
+            spawn()
+        elif action == "conflict" and emulator is not None:
+            emulator.inject_fault(verb="update", resource="leases", status=409, times=1)
+        elif action == "server_error" and emulator is not None:
+            emulator.inject_fault(
+                verb=rng.choice(["update", "get"]),
+                resource="leases",
+                status=rng.choice([500, 503, 429]),
+                times=rng.randint(1, 2),
+            )
+        elif action == "slow" and emulator is not None:
+            # Longer than the renew deadline (2 s) half of the time: the leader must step down in time.
+            emulator.inject_fault(
+                verb="update", resource="leases", status=None, delay=rng.uniform(0.5, 3.0), times=1
+            )
+        else:
+            continue
+        history.append(action)
+        await asyncio.sleep(rng.uniform(0.5, 1.3))  # pacing between faults, not an assertion
+
+    if emulator is not None:
+        emulator.clear_faults()
+    # The election recovers after the storm.
+    await eventually(fleet.leaders, timeout=15, message="a leader after the chaos")
+    fleet.close()
+
+    intervals = fleet.intervals()
+    context = f"seed={seed}, {len(history)} faults: {history}"
+    assert len(history) >= 50, context
+    assert not overlaps(intervals), f"overlapping terms {overlaps(intervals)}; {context}"
+    assert len(intervals) >= 10, f"too few handovers to mean anything: {intervals}; {context}"
+    assert all(interval.end >= interval.start for interval in intervals)

@@ -1,0 +1,211 @@
+"""Leader-aware groups: role labels follow the holder, the leader Service, fast failover, placement."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.elector.fleet import Fleet, holder
+from tests.support.cluster import Cluster
+from tests.support.eventually import eventually
+from tests.support.operator_process import OperatorProcess
+
+from leadergroup import constants
+from leadergroup.builders.leadership import DELETION_COST_ANNOTATION, LEADER_DELETION_COST
+from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube.resources import (
+    DEPLOYMENTS,
+    DISRUPTION_BUDGETS,
+    LEADERGROUPS,
+    LEASES,
+    PODS,
+    SERVICES,
+)
+from leadergroup.leadership import release_dead_holder
+from leadergroup.sim.standins import pods_of, replicate
+
+SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
+
+
+def group_body(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    body = yaml.safe_load((SAMPLES / "minimal.yaml").read_text())
+    body["metadata"] = {"name": name, "namespace": namespace}
+    body["spec"].pop("lockName", None)
+    body["spec"].update(spec)
+    return dict(body)
+
+
+async def start_group(client: KubeClient, cluster: Cluster, body: dict[str, Any]) -> list[str]:
+    """Create the group and return its pods' names (made by the stand-in controller on the emulator)."""
+    namespace, name = cluster.namespace, body["metadata"]["name"]
+    await client.create(LEADERGROUPS, body, namespace)
+
+    async def deployment() -> dict[str, Any] | None:
+        try:
+            return await client.get(DEPLOYMENTS, name, namespace)
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+
+    found = await eventually(deployment, timeout=10, message="the Deployment")
+    if cluster.emulator is not None:
+        return await replicate(client, namespace, name)
+    wanted = int(found["spec"]["replicas"])
+
+    async def real_pods() -> list[str] | None:
+        pods = await pods_of(client, found)
+        return [p["metadata"]["name"] for p in pods] if len(pods) >= wanted else None
+
+    return await eventually(real_pods, timeout=30, message="the Deployment's pods")
+
+
+async def take(client: KubeClient, namespace: str, lease_name: str, identity: str) -> None:
+    lease = copy.deepcopy(await client.get(LEASES, lease_name, namespace))
+    lease["spec"].update(holderIdentity=identity, leaseDurationSeconds=15)
+    await client.replace(LEASES, lease_name, lease, namespace)
+
+
+Roles = dict[str, tuple[str | None, str | None]]
+
+
+async def roles(client: KubeClient, namespace: str, pods: list[str]) -> Roles:
+    found = {}
+    for name in pods:
+        metadata = (await client.get(PODS, name, namespace))["metadata"]
+        found[name] = (
+            (metadata.get("labels") or {}).get(constants.LABEL_ROLE),
+            (metadata.get("annotations") or {}).get(DELETION_COST_ANNOTATION),
+        )
+    return found
+
+
+async def test_role_labels_follow_the_holder_and_the_service_selects_it(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient
+) -> None:
+    namespace = cluster.namespace
+    body = group_body(namespace, "routed", leaderService={"ports": [{"name": "http", "port": 80}]})
+    pods = await start_group(client, cluster, body)
+    assert len(pods) == 3
+
+    for leader in (pods[0], pods[1]):
+        await take(client, namespace, "routed", leader)
+        expected = {
+            pod: (("leader", LEADER_DELETION_COST) if pod == leader else ("follower", None)) for pod in pods
+        }
+
+        async def labelled(expected: dict[str, tuple[str, str | None]] = expected) -> bool:
+            return await roles(client, namespace, pods) == expected
+
+        await eventually(labelled, timeout=5, message=f"roles after {leader} took the Lease")
+
+        service = await client.get(SERVICES, "routed-leader", namespace)
+        selector = ",".join(f"{k}={v}" for k, v in sorted(service["spec"]["selector"].items()))
+        selected = await client.list(PODS, namespace, label_selector=selector)
+        assert [p["metadata"]["name"] for p in selected["items"]] == [leader]
+
+
+@pytest.mark.parametrize("failover", [True, False], ids=["fast-failover", "no-fast-failover"])
+async def test_deleting_the_holder_pod_hands_over(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient, tmp_path: Path, failover: bool
+) -> None:
+    namespace = cluster.namespace
+    # A lease long enough that only the fast path can explain a quick takeover.
+    election = {"leaseDurationSeconds": 12, "renewDeadlineSeconds": 6, "retryPeriodSeconds": 1}
+    body = group_body(namespace, "fast", election=election, failover={"releaseOnHolderDeletion": failover})
+    pods = await start_group(client, cluster, body)
+    fleet = Fleet(cluster, tmp_path, lease_name="fast")
+    timing = ("-lease-duration=12s", "-renew-deadline=6s", "-retry-period=1s")
+    try:
+        for pod in pods:
+            fleet.start(pod, flags=timing)
+        first = await eventually(lambda: holder(client, namespace, "fast"), timeout=10, message="a holder")
+        # The holder's pod is deleted: its process is gone with it.
+        fleet.kill(first)
+        await client.delete(PODS, first, namespace)
+        deleted_at = time.monotonic()
+
+        async def new_holder() -> str | None:
+            current = await holder(client, namespace, "fast")
+            return current if current and current != first else None
+
+        if failover:
+            # A standby polls every RP·[1, 2.2): well within the 12 s lease.
+            taken_by = await eventually(new_holder, timeout=2.2 * 1 + 1.5, message="takeover within a retry")
+            assert taken_by in pods and taken_by != first
+            assert time.monotonic() - deleted_at < 12 - 4
+        else:
+            # Without the release, the Lease keeps naming the dead pod through the window in which the
+            # fast path would have handed over; candidates wait for the 12 s lease to expire.
+            while time.monotonic() - deleted_at < 2.2 * 1 + 1.5:
+                assert await holder(client, namespace, "fast") == first
+                await asyncio.sleep(0.1)
+    finally:
+        fleet.close()
+
+
+async def test_conditional_release_never_overrides_a_renewal(cluster: Cluster, client: KubeClient) -> None:
+    namespace = cluster.namespace
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "raced", "namespace": namespace},
+        "spec": {
+            "holderIdentity": "pod-a",
+            "leaseDurationSeconds": 15,
+            "renewTime": "2026-07-24T12:00:00.000000Z",
+        },
+    }
+    observed = await client.create(LEASES, lease, namespace)
+    # The holder renews after the operator observed the Lease (so the pod was not dead after all).
+    renewed = copy.deepcopy(observed)
+    renewed["spec"]["renewTime"] = "2026-07-24T12:00:02.000000Z"
+    renewed = await client.replace(LEASES, "raced", renewed, namespace)
+    assert not await release_dead_holder(client, observed, "pod-a")
+    after = await client.get(LEASES, "raced", namespace)
+    assert after["spec"]["holderIdentity"] == "pod-a"
+    assert after["metadata"]["resourceVersion"] == renewed["metadata"]["resourceVersion"]
+
+    # A change that is not a renewal (a label) only refreshes the precondition: the release goes through.
+    await client.patch(LEASES, "raced", {"metadata": {"labels": {"x": "y"}}}, namespace)
+    assert await release_dead_holder(client, after, "pod-a")
+    released = await client.get(LEASES, "raced", namespace)
+    assert released["spec"]["holderIdentity"] == ""
+    assert released["spec"]["leaseDurationSeconds"] == 1
+
+
+async def test_placement_is_present_and_removable_by_spec(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient
+) -> None:
+    namespace = cluster.namespace
+    await client.create(LEADERGROUPS, group_body(namespace, "placed"), namespace)
+
+    async def placed() -> bool:
+        try:
+            deployment = await client.get(DEPLOYMENTS, "placed", namespace)
+            budget = await client.get(DISRUPTION_BUDGETS, "placed", namespace)
+        except ApiError:
+            return False
+        spread = deployment["spec"]["template"]["spec"].get("topologySpreadConstraints") or []
+        return bool(spread) and budget["spec"]["maxUnavailable"] == 1
+
+    await eventually(placed, timeout=10, message="spread constraint and PodDisruptionBudget")
+    patch = {"spec": {"placement": {"spreadAcrossNodes": False, "disruptionBudget": False}}}
+    await client.patch(LEADERGROUPS, "placed", patch, namespace)
+
+    async def removed() -> bool:
+        deployment = await client.get(DEPLOYMENTS, "placed", namespace)
+        try:
+            await client.get(DISRUPTION_BUDGETS, "placed", namespace)
+            return False
+        except ApiError as error:
+            if not error.not_found:
+                raise
+        return "topologySpreadConstraints" not in deployment["spec"]["template"]["spec"]
+
+    await eventually(removed, timeout=10, message="spread constraint and budget removed")
