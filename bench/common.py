@@ -359,7 +359,8 @@ async def watch_forever(
 
 def micro_now() -> str:
     """Now, as a Lease MicroTime."""
-    return constants.micro_time(datetime.now(UTC))
+    # Exactly six fractional digits, as Kubernetes writes MicroTime (isoformat drops a zero fraction).
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass

@@ -383,6 +383,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="run the operator under pyinstrument")
     parser.add_argument("--kubeconfig", type=Path, help="a real cluster (CRDs installed) instead of the emulator")
     parser.add_argument("--audit-log", type=Path, help="the real API server's JSON audit log, for request counts")
+    parser.add_argument("--workdir", type=Path, help="keep kubeconfigs and operator logs here (default: temporary)")
     parser.add_argument("--output", type=Path, help="JSON output (default bench/results/scale-<stamp>.json)")
     options = parser.parse_args(argv)
     if options.quick:
@@ -397,9 +398,10 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
     runs = []
     started = datetime.now(UTC).isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix="lgbench-") as tmp:
+        workdir = options.workdir or Path(tmp)
         for count in options.groups:
-            print(f"--- {count} groups ...", file=sys.stderr, flush=True)
-            run = await run_one(count, options, Path(tmp))
+            print(f"--- {count} groups (operator log: {workdir}/operator-{count}.log)", file=sys.stderr, flush=True)
+            run = await run_one(count, options, workdir)
             run["targets"] = targets(run)
             runs.append(run)
     return {

@@ -213,13 +213,25 @@ class GroupController:
                 )
                 logger.info("%s %s/%s deleted: no longer in the spec", resource.kind, group.namespace, name)
 
-    @staticmethod
-    def _observe(state: GroupState, child: Mapping[str, Any]) -> None:
+    @classmethod
+    def _observe(cls, state: GroupState, child: Mapping[str, Any]) -> None:
         if child.get("kind") == "Lease":
-            state.lease = LeaseView.of(child)
-            state.lease_body = dict(child)
+            cls._see_lease(state, child)
         elif child.get("kind") == "Deployment":
             state.deployment = DeploymentView.of(child)
+
+    @staticmethod
+    def _see_lease(state: GroupState, lease: Mapping[str, Any]) -> bool:
+        """Record the Lease as observed; whether what the status reports of it changed."""
+        state.lease_body = dict(lease)
+        view = LeaseView.of(lease)
+        if view == state.lease:
+            return False  # a renewal
+        if state.lease is None or view.holder != state.lease.holder:
+            state.counters.holder_seen(view.holder, time.monotonic())
+            state.counters.leader_changes += 1 if view.holder else 0
+        state.lease = view
+        return True
 
     async def _publish(self, key: GroupKey, state: GroupState) -> None:
         if not state.known or state.status is None:
@@ -269,15 +281,9 @@ class GroupController:
         state = self.state(key)
         if state.known and not is_owned_by(lease, state.uid):
             return  # a Lease with our labels that is not this group's: reported by reconcile, not followed
-        state.lease_body = dict(lease)
-        view = LeaseView.of(lease)
-        if view == state.lease:
-            return  # a renewal: nothing the status reports has changed
         async with state.lock:
-            if state.lease is None or view.holder != state.lease.holder:
-                state.counters.holder_seen(view.holder, time.monotonic())
-                state.counters.leader_changes += 1 if view.holder else 0
-            state.lease = view
+            if not self._see_lease(state, lease):
+                return  # a renewal: nothing the status reports has changed
             await self._publish(key, state)
             await self._label_pods(state)
 

@@ -210,11 +210,16 @@ def test_the_operator_exits_with_a_reason_when_peering_cannot_work(
 ) -> None:
     """Without the CRD, Kopf would pause forever in silence; the CLI says why and exits."""
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kc")
+    program = (
+        "import sys; from leadergroup.cli import peering; peering.CRD_WAIT_SECONDS = 0.5; "
+        "from leadergroup.cli.operator import main; sys.exit(main(sys.argv[1:]))"
+    )
     result = subprocess.run(
-        [sys.executable, "-c", "import sys; from leadergroup.cli import peering as p; p.CRD_WAIT_SECONDS = 0.5; "
-         "from leadergroup.cli.operator import main; sys.exit(main(sys.argv[1:]))",
-         "--kubeconfig", str(kubeconfig)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [sys.executable, "-c", program, "--kubeconfig", str(kubeconfig)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "kopf-peering.yaml" in result.stdout + result.stderr

@@ -22,7 +22,15 @@ def free_port() -> int:
 class OperatorProcess:
     """One operator process; its log goes to a file that failing tests print."""
 
-    def __init__(self, kubeconfig: Path, namespace: str | None, log_path: Path, *extra_args: str) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespace: str | None,
+        log_path: Path,
+        *extra_args: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.extra_env = env or {}
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_path = log_path
@@ -49,7 +57,12 @@ class OperatorProcess:
 
     def start(self, timeout: float = 30.0) -> OperatorProcess:
         """Start it and wait until Kopf reports itself alive."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "LEADERGROUP_STALLED_RETRY_SECONDS": "1"}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "LEADERGROUP_STALLED_RETRY_SECONDS": "1",
+            **self.extra_env,
+        }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
