@@ -32,7 +32,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.common` when run as a script
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     REAL_CLUSTER_IMAGE,
     REPO_ROOT,
     RESULTS_DIR,
@@ -52,8 +52,9 @@ from bench.common import (  # noqa: E402
     take_lease,
     write_results,
 )
-from leadergroup.kube import ApiError, KubeClient  # noqa: E402
-from leadergroup.kube.resources import LEADERGROUPS  # noqa: E402
+
+from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube.resources import LEADERGROUPS
 
 SAMPLE = REPO_ROOT / "manifests" / "samples" / "minimal.yaml"
 # The targets. Convergence and memory are stated for 1,000 groups; smaller runs are shown against
@@ -365,7 +366,9 @@ def report(runs: list[dict[str, Any]]) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--groups", type=int, nargs="+", default=[10, 100], help="group counts (default 10 100)")
+    parser.add_argument(
+        "--groups", type=int, nargs="+", default=[10, 100], help="group counts (default 10 100)"
+    )
     parser.add_argument("--idle-seconds", type=float, default=300.0, help="idle window (default %(default)s)")
     parser.add_argument(
         "--renew-interval",
@@ -381,9 +384,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="shorter settle and timeout (smoke tests; figures are rougher)"
     )
     parser.add_argument("--profile", action="store_true", help="run the operator under pyinstrument")
-    parser.add_argument("--kubeconfig", type=Path, help="a real cluster (CRDs installed) instead of the emulator")
-    parser.add_argument("--audit-log", type=Path, help="the real API server's JSON audit log, for request counts")
-    parser.add_argument("--workdir", type=Path, help="keep kubeconfigs and operator logs here (default: temporary)")
+    parser.add_argument(
+        "--kubeconfig", type=Path, help="a real cluster (CRDs installed) instead of the emulator"
+    )
+    parser.add_argument(
+        "--audit-log", type=Path, help="the real API server's JSON audit log, for request counts"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="keep kubeconfigs and operator logs here (default: temporary)"
+    )
     parser.add_argument("--output", type=Path, help="JSON output (default bench/results/scale-<stamp>.json)")
     options = parser.parse_args(argv)
     if options.quick:
@@ -400,7 +409,11 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lgbench-") as tmp:
         workdir = options.workdir or Path(tmp)
         for count in options.groups:
-            print(f"--- {count} groups (operator log: {workdir}/operator-{count}.log)", file=sys.stderr, flush=True)
+            print(
+                f"--- {count} groups (operator log: {workdir}/operator-{count}.log)",
+                file=sys.stderr,
+                flush=True,
+            )
             run = await run_one(count, options, workdir)
             run["targets"] = targets(run)
             runs.append(run)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,7 @@ class TestRecord:
         assert LeaderElectionRecord.from_lease({"spec": {"renewTime": "garbage"}}).renew_time is None
 
     def test_apply_keeps_everything_else(self) -> None:
-        lease = {
+        lease: dict[str, Any] = {
             "metadata": {"name": "l", "resourceVersion": "7", "labels": {"x": "y"}},
             "spec": {"strategy": "OldestEmulationVersion", "preferredHolder": "b", "holderIdentity": "old"},
         }

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from tests.elector.conftest import Harness
 from tests.elector.fleet import Fleet
 from tests.support import eventually
 from tests.support.cluster import Cluster
+
+from leadergroup.elector import LeaseBackendError
+from leadergroup.elector.sidecar import health
 
 
 def free_port() -> int:
@@ -78,8 +82,28 @@ async def test_sidecars_report_the_leader_and_health(fleet: Fleet, cluster: Clus
     await eventually(lambda: _equals(status(follower), 503), timeout=8, message="follower unhealthy")
     cluster.emulator.clear_faults()
     for identity in ports:
-        await eventually(lambda identity=identity: _equals(status(identity), 200), timeout=10)
+        await eventually(lambda identity=identity: _equals(status(identity), 200), timeout=10)  # type: ignore[misc]
 
 
-async def _equals(value: Any, expected: Any) -> bool:
-    return (await value) == expected
+async def _equals(value: Awaitable[Any], expected: Any) -> bool:
+    return bool((await value) == expected)
+
+
+async def test_health_rules_on_a_manual_clock(harness: Harness) -> None:
+    elector = await harness.start("a")
+    started_at = harness.clock.monotonic()
+    assert health(elector, started_at) == (True, "ok")
+    # The leader's renewals fail: unhealthy at once, although it still leads until its deadline.
+    harness.store.fail_next("replace", LeaseBackendError("500"), times=100)
+    harness.store.fail_next("get", LeaseBackendError("500"), times=100)
+    await harness.clock.advance(1.0)
+    assert elector.is_leader
+    assert health(elector, started_at) == (False, "leader cannot renew its Lease")
+    # Once no longer leading, silence of RD + 2.2 RP (4.2 s here) since the last answer makes it unhealthy.
+    await harness.clock.advance(3.1)
+    assert not elector.is_leader
+    assert health(elector, started_at)[0]
+    await harness.clock.advance(1.2)
+    healthy, reason = health(elector, started_at)
+    assert not healthy
+    assert reason.startswith("no answer from the API server")

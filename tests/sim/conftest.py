@@ -41,7 +41,11 @@ class Api:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
     ) -> Reply:
-        all_headers = {"Authorization": f"Bearer {self.token}", "Content-Type": content_type, **(headers or {})}
+        all_headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Content-Type": content_type,
+            **(headers or {}),
+        }
         data = json.dumps(body) if body is not None and not isinstance(body, (str, bytes)) else body
         async with self.session.request(
             method, self.base_url + path, data=data, headers=all_headers, params=params
@@ -143,8 +147,10 @@ def widget_crd(*, status_subresource: bool = True, scope: str = "Namespaced") ->
         ],
     }
     if status_subresource:
-        version["subresources"] = {"status": {}, "scale": {"specReplicasPath": ".spec.size",
-                                                           "statusReplicasPath": ".status.size"}}
+        version["subresources"] = {
+            "status": {},
+            "scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.size"},
+        }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -162,13 +168,21 @@ WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
 
 
 def widget(name: str, size: int = 1, **extra: Any) -> dict[str, Any]:
-    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name},
-            "spec": {"size": size}, **extra}
+    return {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": name},
+        "spec": {"size": size},
+        **extra,
+    }
 
 
 async def watches_started(emulator: Emulator, count: int = 1) -> None:
     """Wait until ``count`` watches are subscribed (they are logged once their stream is live)."""
     from tests.support import eventually
 
-    await eventually(lambda: sum(record.verb == "watch" for record in emulator.requests) >= count,
-                     timeout=5, message=f"{count} watch(es) started")
+    await eventually(
+        lambda: sum(record.verb == "watch" for record in emulator.requests) >= count,
+        timeout=5,
+        message=f"{count} watch(es) started",
+    )

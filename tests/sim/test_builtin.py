@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import pytest
-
 from tests.sim.conftest import LEASES, Api, lease
 from tests.sim.test_patch import DEPLOYMENTS, deployment
 
 BUILTIN_COLLECTIONS = [
-    "/api/v1/namespaces/default/pods", "/api/v1/namespaces/default/services",
-    "/api/v1/namespaces/default/serviceaccounts", "/api/v1/namespaces/default/configmaps",
-    "/api/v1/namespaces/default/secrets", "/api/v1/namespaces/default/events",
-    "/apis/events.k8s.io/v1/namespaces/default/events", "/apis/apps/v1/namespaces/default/deployments",
-    "/apis/apps/v1/namespaces/default/replicasets", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+    "/api/v1/namespaces/default/pods",
+    "/api/v1/namespaces/default/services",
+    "/api/v1/namespaces/default/serviceaccounts",
+    "/api/v1/namespaces/default/configmaps",
+    "/api/v1/namespaces/default/secrets",
+    "/api/v1/namespaces/default/events",
+    "/apis/events.k8s.io/v1/namespaces/default/events",
+    "/apis/apps/v1/namespaces/default/deployments",
+    "/apis/apps/v1/namespaces/default/replicasets",
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
     "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
-    "/apis/rbac.authorization.k8s.io/v1/clusterroles", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-    LEASES, "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+    "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+    "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    LEASES,
+    "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
 ]
 
@@ -27,15 +33,32 @@ async def test_builtin_collections_are_served(api: Api, path: str) -> None:
 
 
 async def test_deployment_defaults_match_a_real_api_server(api: Api) -> None:
-    created = await api.ok("POST", DEPLOYMENTS, deployment("d", [
-        {"name": "app", "image": "example/app:1.0", "ports": [{"containerPort": 80}],
-         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
-        {"name": "latest", "image": "example/app"},
-    ]))
+    created = await api.ok(
+        "POST",
+        DEPLOYMENTS,
+        deployment(
+            "d",
+            [
+                {
+                    "name": "app",
+                    "image": "example/app:1.0",
+                    "ports": [{"containerPort": 80}],
+                    "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                },
+                {"name": "latest", "image": "example/app"},
+            ],
+        ),
+    )
     spec = created["spec"]
-    assert spec["replicas"] == 1 and spec["revisionHistoryLimit"] == 10 and spec["progressDeadlineSeconds"] == 600
-    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%",
-                                                                           "maxSurge": "25%"}}
+    assert (
+        spec["replicas"] == 1
+        and spec["revisionHistoryLimit"] == 10
+        and spec["progressDeadlineSeconds"] == 600
+    )
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+    }
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Always" and pod["dnsPolicy"] == "ClusterFirst"
     assert pod["terminationGracePeriodSeconds"] == 30 and pod["schedulerName"] == "default-scheduler"
@@ -58,13 +81,18 @@ async def test_service_gets_a_cluster_ip_and_defaults(api: Api) -> None:
     spec = created["spec"]
     assert spec["type"] == "ClusterIP" and spec["clusterIP"].startswith("10.96.")
     assert spec["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 80}]
-    replaced = await api.ok("PUT", f"{services}/s", {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 81}]}})
+    replaced = await api.ok(
+        "PUT", f"{services}/s", {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 81}]}}
+    )
     assert replaced["spec"]["clusterIP"] == spec["clusterIP"]
 
 
 async def test_self_subject_access_reviews_are_always_allowed(api: Api) -> None:
-    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-              "spec": {"resourceAttributes": {"verb": "delete", "resource": "nodes"}}}
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": "delete", "resource": "nodes"}},
+    }
     answer = await api.ok("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
     assert answer["status"]["allowed"] is True
 
@@ -80,7 +108,9 @@ async def test_protobuf_with_json_fallback_gets_json(api: Api) -> None:
 
 
 async def test_protobuf_request_body_is_415(api: Api) -> None:
-    reply = await api.request("POST", LEASES, b"\x6b\x38\x73\x00", content_type="application/vnd.kubernetes.protobuf")
+    reply = await api.request(
+        "POST", LEASES, b"\x6b\x38\x73\x00", content_type="application/vnd.kubernetes.protobuf"
+    )
     assert reply.status == 415 and "--kube-api-content-type=application/json" in reply.body["message"]
 
 

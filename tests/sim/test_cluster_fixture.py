@@ -7,7 +7,6 @@ import time
 import aiohttp
 import pytest
 import yaml
-
 from tests.support import eventually
 from tests.support.cluster import Cluster, project_crds
 
@@ -21,12 +20,17 @@ async def test_cluster_fixture_gives_a_fresh_namespace_and_tagged_kubeconfigs(cl
     assert admin["contexts"][0]["context"]["namespace"] == cluster.namespace
     elector = yaml.safe_load(cluster.kubeconfig_for("elector-0").read_text())
     server = elector["clusters"][0]["cluster"]["server"]
-    async with aiohttp.ClientSession(headers={"Authorization": "Bearer elector-0"}) as session:
-        async with session.get(f"{server}/api/v1/namespaces/{cluster.namespace}") as response:
-            assert response.status == 200
+    headers = {"Authorization": "Bearer elector-0"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as session,
+        session.get(f"{server}/api/v1/namespaces/{cluster.namespace}") as response,
+    ):
+        assert response.status == 200
     assert cluster.emulator.requests[-1].user == "elector-0"
-    loaded = {crd["metadata"]["name"] for crd in cluster.emulator.objects("apiextensions.k8s.io",
-                                                                        "customresourcedefinitions")}
+    loaded = {
+        crd["metadata"]["name"]
+        for crd in cluster.emulator.objects("apiextensions.k8s.io", "customresourcedefinitions")
+    }
     assert loaded == {crd["metadata"]["name"] for crd in project_crds()}
 
 

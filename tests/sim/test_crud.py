@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import re
 
+from tests.sim.conftest import LEASES, WIDGETS, Api, lease, widget, widget_crd
+
 from leadergroup.sim import Emulator
 from leadergroup.sim.objects import GENERATE_NAME_ALPHABET
-from tests.sim.conftest import LEASES, WIDGETS, Api, lease, widget, widget_crd
 
 
 async def test_create_fills_in_server_owned_metadata(api: Api) -> None:
@@ -33,7 +34,7 @@ async def test_generate_name_appends_five_kube_characters(api: Api) -> None:
     created = await api.ok("POST", LEASES, {"metadata": {"generateName": "elector-"}})
     name = created["metadata"]["name"]
     assert name.startswith("elector-") and len(name) == len("elector-") + 5
-    assert set(name[len("elector-"):]) <= set(GENERATE_NAME_ALPHABET)
+    assert set(name[len("elector-") :]) <= set(GENERATE_NAME_ALPHABET)
 
 
 async def test_create_without_name_is_invalid(api: Api) -> None:
@@ -52,17 +53,27 @@ async def test_duplicate_create_is_already_exists(api: Api) -> None:
     reply = await api.post(LEASES, lease("a"))
     assert reply.status == 409
     assert reply.body == {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": 'leases.coordination.k8s.io "a" already exists', "reason": "AlreadyExists",
-        "details": {"name": "a", "group": "coordination.k8s.io", "kind": "leases"}, "code": 409,
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'leases.coordination.k8s.io "a" already exists',
+        "reason": "AlreadyExists",
+        "details": {"name": "a", "group": "coordination.k8s.io", "kind": "leases"},
+        "code": 409,
     }
 
 
 async def test_missing_object_is_not_found_for_every_verb(api: Api) -> None:
     expected = {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": 'leases.coordination.k8s.io "x" not found', "reason": "NotFound",
-        "details": {"name": "x", "group": "coordination.k8s.io", "kind": "leases"}, "code": 404,
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'leases.coordination.k8s.io "x" not found',
+        "reason": "NotFound",
+        "details": {"name": "x", "group": "coordination.k8s.io", "kind": "leases"},
+        "code": 404,
     }
     for reply in (
         await api.get(f"{LEASES}/x"),
@@ -98,13 +109,19 @@ async def test_put_replaces_and_keeps_identity(api: Api) -> None:
 
 async def test_put_without_resource_version_is_unconditional_for_builtins(api: Api) -> None:
     await api.ok("POST", LEASES, lease("a"))
-    await api.ok("PATCH", f"{LEASES}/a", {"spec": {"holderIdentity": "meanwhile"}},
-                 content_type="application/merge-patch+json")
+    await api.ok(
+        "PATCH",
+        f"{LEASES}/a",
+        {"spec": {"holderIdentity": "meanwhile"}},
+        content_type="application/merge-patch+json",
+    )
     updated = await api.ok("PUT", f"{LEASES}/a", lease("a", holder="blind"))
     assert updated["spec"]["holderIdentity"] == "blind"
 
 
-async def test_put_without_resource_version_is_invalid_for_custom_resources(emulator: Emulator, api: Api) -> None:
+async def test_put_without_resource_version_is_invalid_for_custom_resources(
+    emulator: Emulator, api: Api
+) -> None:
     emulator.load_crds(widget_crd())
     await api.ok("POST", WIDGETS, widget("w"))
     reply = await api.put(f"{WIDGETS}/w", widget("w", size=2))
@@ -115,10 +132,14 @@ async def test_put_without_resource_version_is_invalid_for_custom_resources(emul
 async def test_stale_resource_version_is_a_conflict(api: Api) -> None:
     created = await api.ok("POST", LEASES, lease("a"))
     stale = created["metadata"]["resourceVersion"]
-    await api.ok("PUT", f"{LEASES}/a", {**lease("a", holder="first"), "metadata": {"name": "a",
-                                                                                  "resourceVersion": stale}})
-    reply = await api.put(f"{LEASES}/a", {**lease("a", holder="second"),
-                                          "metadata": {"name": "a", "resourceVersion": stale}})
+    await api.ok(
+        "PUT",
+        f"{LEASES}/a",
+        {**lease("a", holder="first"), "metadata": {"name": "a", "resourceVersion": stale}},
+    )
+    reply = await api.put(
+        f"{LEASES}/a", {**lease("a", holder="second"), "metadata": {"name": "a", "resourceVersion": stale}}
+    )
     assert reply.status == 409 and reply.body["reason"] == "Conflict"
     assert reply.body["message"] == (
         'Operation cannot be fulfilled on leases.coordination.k8s.io "a": the object has been modified; '
@@ -131,8 +152,9 @@ async def test_noop_put_keeps_the_resource_version(api: Api) -> None:
     created = await api.ok("POST", LEASES, lease("a", holder="h"))
     same = await api.ok("PUT", f"{LEASES}/a", created)
     assert same["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
-    patched = await api.ok("PATCH", f"{LEASES}/a", {"spec": {"holderIdentity": "h"}},
-                           content_type="application/merge-patch+json")
+    patched = await api.ok(
+        "PATCH", f"{LEASES}/a", {"spec": {"holderIdentity": "h"}}, content_type="application/merge-patch+json"
+    )
     assert patched["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from leadergroup.sim import Emulator
+import json
+
 from tests.sim.conftest import CRD_PATH, WIDGETS, Api, widget, widget_crd
 from tests.support import eventually
+
+from leadergroup.sim import Emulator
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
@@ -18,19 +21,37 @@ async def test_version_and_core_discovery(api: Api) -> None:
     assert by_name["pods"]["namespaced"] is True and by_name["pods"]["kind"] == "Pod"
     assert by_name["namespaces"]["namespaced"] is False and "ns" in by_name["namespaces"]["shortNames"]
     assert "pods/status" in by_name and set(by_name["pods/status"]["verbs"]) == {"get", "patch", "update"}
-    assert set(by_name["configmaps"]["verbs"]) == {"create", "delete", "deletecollection", "get", "list", "patch",
-                                                   "update", "watch"}
+    assert set(by_name["configmaps"]["verbs"]) == {
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    }
 
 
 async def test_group_discovery(api: Api) -> None:
     groups = {group["name"]: group for group in (await api.ok("GET", "/apis"))["groups"]}
-    for name in ("apps", "coordination.k8s.io", "policy", "rbac.authorization.k8s.io", "events.k8s.io",
-                 "apiextensions.k8s.io", "authorization.k8s.io"):
+    for name in (
+        "apps",
+        "coordination.k8s.io",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "events.k8s.io",
+        "apiextensions.k8s.io",
+        "authorization.k8s.io",
+    ):
         assert groups[name]["preferredVersion"]["version"] == "v1"
     apps = await api.ok("GET", "/apis/apps")
     assert apps["kind"] == "APIGroup" and apps["preferredVersion"]["groupVersion"] == "apps/v1"
     resources = {entry["name"]: entry for entry in (await api.ok("GET", "/apis/apps/v1"))["resources"]}
-    assert resources["deployments/scale"]["kind"] == "Scale" and resources["deployments/scale"]["group"] == "autoscaling"
+    assert (
+        resources["deployments/scale"]["kind"] == "Scale"
+        and resources["deployments/scale"]["group"] == "autoscaling"
+    )
     assert (await api.get("/apis/nothing.example.com")).status == 404
 
 
@@ -98,15 +119,21 @@ async def test_multiple_versions_share_storage(emulator: Emulator, api: Api) -> 
 async def test_table_with_printer_columns(emulator: Emulator, api: Api) -> None:
     emulator.load_crds(widget_crd())
     await api.ok("POST", WIDGETS, widget("w", size=3))
-    await api.ok("PATCH", f"{WIDGETS}/w/status", {"status": {"phase": "Ready"}},
-                 content_type="application/merge-patch+json")
+    await api.ok(
+        "PATCH",
+        f"{WIDGETS}/w/status",
+        {"status": {"phase": "Ready"}},
+        content_type="application/merge-patch+json",
+    )
     table = await api.ok("GET", WIDGETS, headers={"Accept": TABLE})
     assert table["kind"] == "Table"
     assert [column["name"] for column in table["columnDefinitions"]] == ["Name", "Size", "Phase", "Age"]
     cells = table["rows"][0]["cells"]
     assert cells[:3] == ["w", 3, "Ready"] and cells[3].endswith("s")
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
-    single = await api.ok("GET", f"{WIDGETS}/w", headers={"Accept": TABLE}, params={"includeObject": "Object"})
+    single = await api.ok(
+        "GET", f"{WIDGETS}/w", headers={"Accept": TABLE}, params={"includeObject": "Object"}
+    )
     assert single["rows"][0]["object"]["spec"]["size"] == 3
 
 
@@ -117,8 +144,10 @@ async def test_default_table_columns_for_builtins(api: Api) -> None:
 
 
 async def test_aggregated_discovery_request_gets_the_legacy_form(api: Api) -> None:
-    accept = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
-              "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
+    accept = (
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+    )
     reply = await api.get("/apis", headers={"Accept": accept})
     assert reply.status == 200 and reply.body["kind"] == "APIGroupList"
     assert reply.headers["Content-Type"].startswith("application/json")
@@ -131,3 +160,25 @@ async def test_crd_watch_sees_new_crds(emulator: Emulator, api: Api) -> None:
 
     emulator.load_crds(widget_crd())
     await eventually(crd_listed, timeout=1)
+
+
+async def test_partial_object_metadata(api: Api) -> None:
+    accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+    listed = await api.ok("GET", "/api/v1/namespaces", headers={"Accept": accept})
+    assert listed["kind"] == "PartialObjectMetadataList"
+    assert {"kind", "apiVersion", "metadata"} == set(listed["items"][0])
+
+
+async def test_table_watch_and_legacy_watch_path(emulator: Emulator, api: Api) -> None:
+    emulator.load_crds(widget_crd())
+    await api.ok("POST", WIDGETS, widget("w", size=2))
+    async with api.session.get(
+        f"{emulator.url}/apis/example.com/v1/watch/namespaces/default/widgets",
+        params={"timeoutSeconds": "0.2"},
+        headers={"Accept": TABLE},
+    ) as response:
+        lines = [line for line in (await response.text()).splitlines() if line]
+    assert len(lines) == 1
+    event = json.loads(lines[0])
+    assert event["type"] == "ADDED" and event["object"]["kind"] == "Table"
+    assert event["object"]["rows"][0]["cells"][:2] == ["w", 2]

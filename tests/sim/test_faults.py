@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from leadergroup.sim import Emulator
 from tests.sim.conftest import LEASES, Api, lease
+
+from leadergroup.sim import Emulator
 
 
 async def test_requests_are_logged_with_rbac_verbs_and_users(emulator: Emulator, api: Api) -> None:
@@ -20,12 +21,27 @@ async def test_requests_are_logged_with_rbac_verbs_and_users(emulator: Emulator,
     await api.get("/version")
     await api.watch_events(LEASES, {"timeoutSeconds": "0.1"})
     records = emulator.requests
-    assert [record.verb for record in records] == ["create", "get", "list", "patch", "update", "delete",
-                                                   "deletecollection", "get", "watch"]
+    assert [record.verb for record in records] == [
+        "create",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "delete",
+        "deletecollection",
+        "get",
+        "watch",
+    ]
     assert {record.user for record in records[:7]} == {"tester"} and records[7].user == "elector-2"
     first = records[0]
     assert (first.group, first.version, first.resource, first.namespace, first.name, first.status) == (
-        "coordination.k8s.io", "v1", "leases", "default", None, 201)
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "default",
+        None,
+        201,
+    )
     assert records[1].name == "a" and records[7].resource == "" and records[7].path == "/version"
     assert all(abs(record.time - time.time()) < 60 for record in records)
     emulator.clear_requests()
@@ -42,7 +58,11 @@ async def test_status_subresource_is_recorded(emulator: Emulator, api: Api) -> N
     await api.get("/api/v1/namespaces/default/status")
     record = emulator.requests[-1]
     assert (record.resource, record.name, record.subresource, record.namespace) == (
-        "namespaces", "default", "status", None)
+        "namespaces",
+        "default",
+        "status",
+        None,
+    )
 
 
 async def test_conflict_fault_hits_the_next_matching_requests_only(emulator: Emulator, api: Api) -> None:
@@ -62,7 +82,9 @@ async def test_throttling_and_server_error_faults(emulator: Emulator, api: Api) 
     emulator.inject_fault(verb="list", resource="leases", status=500, times=1)
     throttled = await api.get(f"{LEASES}/a")
     assert throttled.status == 429 and throttled.headers["Retry-After"] == "1"
-    assert throttled.body["reason"] == "TooManyRequests" and throttled.body["details"]["retryAfterSeconds"] == 1
+    assert (
+        throttled.body["reason"] == "TooManyRequests" and throttled.body["details"]["retryAfterSeconds"] == 1
+    )
     failed = await api.get(LEASES)
     assert failed.status == 500 and failed.body["reason"] == "InternalError"
     assert (await api.get(LEASES)).status == 200

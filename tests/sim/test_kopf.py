@@ -7,14 +7,16 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
-
-from leadergroup.sim import Emulator
 from tests.sim.conftest import WIDGETS, Api, widget, widget_crd
 from tests.support import eventually
+
+from leadergroup.sim import Emulator
 
 TINY_OPERATOR = textwrap.dedent(
     """
@@ -34,10 +36,10 @@ TINY_OPERATOR = textwrap.dedent(
 
 
 @pytest.fixture
-def emulator() -> Emulator:  # type: ignore[override]
+def emulator() -> Iterator[Emulator]:
     with Emulator(bookmark_interval=0.5) as emu:
         emu.load_crds(widget_crd())
-        yield emu  # type: ignore[misc]
+        yield emu
 
 
 async def test_a_kopf_operator_handles_a_custom_resource(emulator: Emulator, tmp_path: Path) -> None:
@@ -46,24 +48,34 @@ async def test_a_kopf_operator_handles_a_custom_resource(emulator: Emulator, tmp
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig", token="kopf")
     log_path = tmp_path / "kopf.log"
     # A subprocess, as in production: the kubernetes package reads KUBECONFIG only once, at import.
-    command = [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", "default", "--verbose",
-               str(operator_file)]
+    command = [
+        sys.executable,
+        "-m",
+        "kopf",
+        "run",
+        "--standalone",
+        "--namespace",
+        "default",
+        "--verbose",
+        str(operator_file),
+    ]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "KUBECONFIG": str(kubeconfig)})
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "KUBECONFIG": str(kubeconfig)}
+        )
     try:
         async with aiohttp.ClientSession() as session:
             api = Api(session, emulator.url)
             await api.ok("POST", WIDGETS, widget("w", size=7))
 
-            async def handled() -> dict | None:
+            async def handled() -> dict[str, Any] | None:
                 status = (await api.ok("GET", f"{WIDGETS}/w")).get("status", {})
                 return status if "created" in status else None
 
             status = await eventually(handled, timeout=20, message=f"Kopf handled the widget: {log_path}")
             assert status == {"seenSize": 7, "created": {"handled": True}}
 
-            async def event_posted() -> list:
+            async def event_posted() -> list[dict[str, Any]]:
                 events = await api.ok("GET", "/api/v1/namespaces/default/events")
                 return [event for event in events["items"] if event["involvedObject"]["name"] == "w"]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.cluster import CRD_DIR
 
 from leadergroup.sim import Emulator
-from tests.support.cluster import CRD_DIR
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 
@@ -39,23 +39,26 @@ spec:
 
 
 @pytest.fixture
-def kubectl(tmp_path: Path) -> Kubectl:
-    emulator = Emulator().start()
-    emulator.load_crds(*sorted(CRD_DIR.glob("*.yaml")))
-    kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig", token="kubectl")
+def kubectl(tmp_path: Path) -> Iterator[Kubectl]:
+    with Emulator() as emulator:
+        emulator.load_crds(*sorted(CRD_DIR.glob("*.yaml")))
+        kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig", token="kubectl")
 
-    def run(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache"), *args],
-            input=stdin, capture_output=True, text=True, timeout=30,
-        )
-        if check:
-            assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
-        return result
+        def run(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+            command = [
+                "kubectl",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                *args,
+            ]
+            result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=30)
+            if check:
+                assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
+            return result
 
-    run.emulator = emulator  # type: ignore[attr-defined]
-    yield run  # type: ignore[misc]
-    emulator.stop()
+        yield run
 
 
 def rows(output: str) -> list[list[str]]:
@@ -65,7 +68,7 @@ def rows(output: str) -> list[list[str]]:
 def test_get_namespaces_table(kubectl: Kubectl) -> None:
     table = rows(kubectl("get", "namespaces").stdout)
     assert table[0] == ["NAME", "STATUS", "AGE"]
-    assert ["default", "Active"] == table[1][:2]
+    assert table[1][:2] == ["default", "Active"]
 
 
 def test_apply_requires_validate_false_without_openapi(kubectl: Kubectl) -> None:
@@ -91,18 +94,27 @@ def test_describe_scale_and_delete_a_deployment(kubectl: Kubectl) -> None:
 
 
 def test_leases(kubectl: Kubectl) -> None:
-    lease = "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: test}\nspec: {holderIdentity: pod-a}\n"
+    lease = (
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: test}\nspec: {holderIdentity: a}"
+    )
     kubectl("create", "--validate=false", "-f", "-", stdin=lease)
     table = rows(kubectl("get", "lease").stdout)
-    assert table[0] == ["NAME", "HOLDER", "AGE"] and table[1][:2] == ["test", "pod-a"]
-    assert "pod-a" in kubectl("describe", "lease", "test").stdout
+    assert table[0] == ["NAME", "HOLDER", "AGE"] and table[1][:2] == ["test", "a"]
+    assert "Holder Identity:  a" in kubectl("describe", "lease", "test").stdout
     kubectl("delete", "lease", "test")
 
 
 def test_leadergroup_printer_columns(kubectl: Kubectl) -> None:
     kubectl("apply", "--validate=false", "-f", "-", stdin=LEADERGROUP)
-    kubectl("patch", "lg", "elector", "--subresource=status", "--type=merge",
-            "-p", '{"status": {"holder": "elector-abc", "ready": "2/3", "leaseTransitions": 4}}')
+    kubectl(
+        "patch",
+        "lg",
+        "elector",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status": {"holder": "elector-abc", "ready": "2/3", "leaseTransitions": 4}}',
+    )
     table = rows(kubectl("get", "leadergroups").stdout)
     assert table[0] == ["NAME", "HOLDER", "READY", "TRANSITIONS", "AGE"]
     assert table[1][:4] == ["elector", "elector-abc", "2/3", "4"]

@@ -10,33 +10,65 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-
-from leadergroup.sim.__main__ import packaged_crd_files
 from tests.support import eventually
 from tests.support.cluster import CRD_DIR
 
+from leadergroup.sim.__main__ import packaged_crd_files
+
 
 def test_packaged_crds_are_the_project_crds() -> None:
-    assert sorted(path.name for path in packaged_crd_files()) == sorted(path.name for path in CRD_DIR.glob("*.yaml"))
+    assert sorted(path.name for path in packaged_crd_files()) == sorted(
+        path.name for path in CRD_DIR.glob("*.yaml")
+    )
 
 
 async def test_serve_until_sigterm(tmp_path: Path) -> None:
     kubeconfig_path = tmp_path / "kubeconfig"
     crd_dir = tmp_path / "crds"
     crd_dir.mkdir()
-    (crd_dir / "widgets.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {"group": "example.com", "scope": "Namespaced",
-                 "names": {"plural": "widgets", "kind": "Widget"},
-                 "versions": [{"name": "v1", "served": True, "storage": True,
-                               "schema": {"openAPIV3Schema": {"type": "object",
-                                                              "x-kubernetes-preserve-unknown-fields": True}}}]},
-    }))
+    (crd_dir / "widgets.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": "widgets.example.com"},
+                "spec": {
+                    "group": "example.com",
+                    "scope": "Namespaced",
+                    "names": {"plural": "widgets", "kind": "Widget"},
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "served": True,
+                            "storage": True,
+                            "schema": {
+                                "openAPIV3Schema": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "leadergroup.sim", "serve", "--port", "0", "--kubeconfig", str(kubeconfig_path),
-         "--crds", str(crd_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "leadergroup.sim",
+            "serve",
+            "--port",
+            "0",
+            "--kubeconfig",
+            str(kubeconfig_path),
+            "--crds",
+            str(crd_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         await eventually(kubeconfig_path.exists, timeout=15, message="the kubeconfig is written")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from leadergroup.sim import Emulator
 from tests.sim.conftest import Api, lease
 from tests.support import eventually
+
+from leadergroup.sim import Emulator
 
 NAMESPACES = "/api/v1/namespaces"
 
@@ -59,8 +60,12 @@ async def test_namespace_waits_for_finalized_content(api: Api) -> None:
     assert held["metadata"]["deletionTimestamp"]
     assert (await api.post(configmaps, {"metadata": {"name": "late"}})).status == 403
     assert (await api.ok("GET", f"{NAMESPACES}/slow"))["status"]["phase"] == "Terminating"
-    await api.ok("PATCH", f"{configmaps}/held", {"metadata": {"finalizers": None}},
-                 content_type="application/merge-patch+json")
+    await api.ok(
+        "PATCH",
+        f"{configmaps}/held",
+        {"metadata": {"finalizers": None}},
+        content_type="application/merge-patch+json",
+    )
 
     async def namespace_gone() -> bool:
         return (await api.get(f"{NAMESPACES}/slow")).status == 404

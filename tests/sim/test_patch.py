@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from leadergroup.sim.patch import merge_patch, strategic_merge_patch
+from typing import Any
+
 from tests.sim.conftest import LEASES, Api, lease
+
+from leadergroup.sim.patch import merge_patch, strategic_merge_patch
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 
 
-def deployment(name: str, containers: list[dict]) -> dict:
+def deployment(name: str, containers: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "metadata": {"name": name},
         "spec": {
@@ -20,46 +23,65 @@ def deployment(name: str, containers: list[dict]) -> dict:
 
 def test_merge_patch_follows_rfc_7386() -> None:
     target = {"a": 1, "b": {"c": 2, "d": 3}, "list": [1, 2]}
-    assert merge_patch(target, {"b": {"c": None, "e": 4}, "list": [3]}) == {"a": 1, "b": {"d": 3, "e": 4},
-                                                                          "list": [3]}
+    assert merge_patch(target, {"b": {"c": None, "e": 4}, "list": [3]}) == {
+        "a": 1,
+        "b": {"d": 3, "e": 4},
+        "list": [3],
+    }
     assert target == {"a": 1, "b": {"c": 2, "d": 3}, "list": [1, 2]}  # arguments are not mutated
 
 
 def test_strategic_merge_merges_named_lists_and_deletes_directives() -> None:
-    target = {"containers": [{"name": "app", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
-                             {"name": "side", "image": "s:1"}],
-              "finalizers": ["one"]}
-    patch = {"containers": [{"name": "app", "env": [{"name": "Y", "value": "2"}]},
-                            {"name": "side", "$patch": "delete"}],
-             "finalizers": ["two"]}
+    target = {
+        "containers": [
+            {"name": "app", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
+            {"name": "side", "image": "s:1"},
+        ],
+        "finalizers": ["one"],
+    }
+    patch = {
+        "containers": [
+            {"name": "app", "env": [{"name": "Y", "value": "2"}]},
+            {"name": "side", "$patch": "delete"},
+        ],
+        "finalizers": ["two"],
+    }
     assert strategic_merge_patch(target, patch) == {
-        "containers": [{"name": "app", "image": "a:1", "env": [{"name": "X", "value": "1"},
-                                                               {"name": "Y", "value": "2"}]}],
+        "containers": [
+            {"name": "app", "image": "a:1", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]}
+        ],
         "finalizers": ["one", "two"],
     }
 
 
 async def test_merge_patch_over_http(api: Api) -> None:
     await api.ok("POST", LEASES, lease("a", holder="h", labels={"keep": "1", "drop": "1"}))
-    patched = await api.ok("PATCH", f"{LEASES}/a", {"metadata": {"labels": {"drop": None}},
-                                                    "spec": {"leaseDurationSeconds": 15}},
-                           content_type="application/merge-patch+json")
+    patched = await api.ok(
+        "PATCH",
+        f"{LEASES}/a",
+        {"metadata": {"labels": {"drop": None}}, "spec": {"leaseDurationSeconds": 15}},
+        content_type="application/merge-patch+json",
+    )
     assert patched["metadata"]["labels"] == {"keep": "1"}
     assert patched["spec"] == {"holderIdentity": "h", "leaseDurationSeconds": 15}
 
 
 async def test_json_patch_with_a_passing_test_op(api: Api) -> None:
     created = await api.ok("POST", LEASES, lease("a"))
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": created["metadata"]["resourceVersion"]},
-           {"op": "replace", "path": "/spec/holderIdentity", "value": "me"}]
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": created["metadata"]["resourceVersion"]},
+        {"op": "replace", "path": "/spec/holderIdentity", "value": "me"},
+    ]
     patched = await api.ok("PATCH", f"{LEASES}/a", ops, content_type="application/json-patch+json")
     assert patched["spec"]["holderIdentity"] == "me"
 
 
 async def test_json_patch_with_a_failing_test_op_is_422_and_changes_nothing(api: Api) -> None:
     await api.ok("POST", LEASES, lease("a"))
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": "1"},
-           {"op": "replace", "path": "/spec/holderIdentity", "value": "me"}]
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "1"},
+        {"op": "replace", "path": "/spec/holderIdentity", "value": "me"},
+    ]
     reply = await api.patch(f"{LEASES}/a", ops, content_type="application/json-patch+json")
     assert reply.status == 422 and reply.body["kind"] == "Status"
     assert (await api.ok("GET", f"{LEASES}/a"))["spec"]["holderIdentity"] == ""
@@ -67,19 +89,29 @@ async def test_json_patch_with_a_failing_test_op_is_422_and_changes_nothing(api:
 
 async def test_stale_resource_version_in_a_patch_is_a_conflict(api: Api) -> None:
     created = await api.ok("POST", LEASES, lease("a"))
-    await api.ok("PATCH", f"{LEASES}/a", {"spec": {"holderIdentity": "x"}},
-                 content_type="application/merge-patch+json")
-    reply = await api.patch(f"{LEASES}/a", {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
-                                            "spec": {"holderIdentity": "y"}})
+    await api.ok(
+        "PATCH", f"{LEASES}/a", {"spec": {"holderIdentity": "x"}}, content_type="application/merge-patch+json"
+    )
+    reply = await api.patch(
+        f"{LEASES}/a",
+        {
+            "metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
+            "spec": {"holderIdentity": "y"},
+        },
+    )
     assert reply.status == 409 and reply.body["reason"] == "Conflict"
 
 
 async def test_strategic_merge_patch_over_http_merges_containers_by_name(api: Api) -> None:
-    await api.ok("POST", DEPLOYMENTS, deployment("d", [{"name": "app", "image": "app:1"},
-                                                       {"name": "side", "image": "side:1"}]))
+    await api.ok(
+        "POST",
+        DEPLOYMENTS,
+        deployment("d", [{"name": "app", "image": "app:1"}, {"name": "side", "image": "side:1"}]),
+    )
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "side", "image": "side:2"}]}}}}
-    patched = await api.ok("PATCH", f"{DEPLOYMENTS}/d", patch,
-                           content_type="application/strategic-merge-patch+json")
+    patched = await api.ok(
+        "PATCH", f"{DEPLOYMENTS}/d", patch, content_type="application/strategic-merge-patch+json"
+    )
     images = [container["image"] for container in patched["spec"]["template"]["spec"]["containers"]]
     assert images == ["app:1", "side:2"]
 

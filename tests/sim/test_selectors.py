@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from tests.sim.conftest import LEASES, Api, lease
 
 from leadergroup.sim.errors import ApiError
 from leadergroup.sim.selectors import compile_selectors, match_labels_selector, parse_label_selector
-from tests.sim.conftest import LEASES, Api, lease
 
 
-def labelled(**labels: str) -> dict:
+def labelled(**labels: str) -> dict[str, Any]:
     return {"metadata": {"name": "x", "labels": labels}}
 
 
@@ -58,9 +60,13 @@ def test_field_selectors() -> None:
 
 
 def test_match_labels_selector_string() -> None:
-    selector = {"matchLabels": {"b": "2", "a": "1"},
-                "matchExpressions": [{"key": "c", "operator": "In", "values": ["x", "y"]},
-                                     {"key": "d", "operator": "DoesNotExist"}]}
+    selector = {
+        "matchLabels": {"b": "2", "a": "1"},
+        "matchExpressions": [
+            {"key": "c", "operator": "In", "values": ["x", "y"]},
+            {"key": "d", "operator": "DoesNotExist"},
+        ],
+    }
     assert match_labels_selector(selector) == "a=1,b=2,c in (x,y),!d"
 
 
@@ -94,7 +100,9 @@ async def test_cluster_wide_lists_of_namespaced_resources(api: Api) -> None:
     await api.ok("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", lease("b"))
     listed = await api.ok("GET", "/apis/coordination.k8s.io/v1/leases")
     assert sorted((i["metadata"]["namespace"], i["metadata"]["name"]) for i in listed["items"]) == [
-        ("default", "a"), ("kube-system", "b")]
+        ("default", "a"),
+        ("kube-system", "b"),
+    ]
     pods = await api.ok("GET", "/api/v1/pods")
     assert pods["kind"] == "PodList" and pods["items"] == []
 
@@ -102,7 +110,13 @@ async def test_cluster_wide_lists_of_namespaced_resources(api: Api) -> None:
 async def test_pod_field_selectors_over_http(api: Api) -> None:
     pods = "/api/v1/namespaces/default/pods"
     for name, node in (("p1", "node-1"), ("p2", "node-2")):
-        await api.ok("POST", pods, {"metadata": {"name": name},
-                                    "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]}})
+        await api.ok(
+            "POST",
+            pods,
+            {
+                "metadata": {"name": name},
+                "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]},
+            },
+        )
     listed = await api.ok("GET", pods, params={"fieldSelector": "spec.nodeName=node-2,status.phase=Pending"})
     assert [item["metadata"]["name"] for item in listed["items"]] == ["p2"]

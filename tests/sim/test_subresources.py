@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from leadergroup.sim import Emulator
 from tests.sim.conftest import WIDGETS, Api, widget, widget_crd
 from tests.sim.test_patch import DEPLOYMENTS, deployment
+
+from leadergroup.sim import Emulator
 
 MERGE = "application/merge-patch+json"
 
@@ -13,11 +14,13 @@ async def test_custom_resource_status_is_isolated_both_ways(emulator: Emulator, 
     emulator.load_crds(widget_crd())
     created = await api.ok("POST", WIDGETS, widget("w", status={"phase": "ignored on create"}))
     assert "status" not in created
-    through_main = await api.ok("PATCH", f"{WIDGETS}/w", {"spec": {"size": 2}, "status": {"phase": "nope"}},
-                                content_type=MERGE)
+    through_main = await api.ok(
+        "PATCH", f"{WIDGETS}/w", {"spec": {"size": 2}, "status": {"phase": "nope"}}, content_type=MERGE
+    )
     assert through_main["spec"]["size"] == 2 and "status" not in through_main
-    through_status = await api.ok("PATCH", f"{WIDGETS}/w/status", {"spec": {"size": 9}, "status": {"phase": "Ok"}},
-                                  content_type=MERGE)
+    through_status = await api.ok(
+        "PATCH", f"{WIDGETS}/w/status", {"spec": {"size": 9}, "status": {"phase": "Ok"}}, content_type=MERGE
+    )
     assert through_status["spec"]["size"] == 2 and through_status["status"] == {"phase": "Ok"}
     put_status = {**through_status, "status": {"phase": "Put"}}
     assert (await api.ok("PUT", f"{WIDGETS}/w/status", put_status))["status"] == {"phase": "Put"}
@@ -57,13 +60,20 @@ async def test_generation_bumps_when_deletion_starts(emulator: Emulator, api: Ap
 
 
 async def test_deployment_status_is_isolated_and_generation_bumps(api: Api) -> None:
-    created = await api.ok("POST", DEPLOYMENTS, {**deployment("d", [{"name": "a", "image": "a:1"}]),
-                                                 "status": {"replicas": 7}})
+    created = await api.ok(
+        "POST", DEPLOYMENTS, {**deployment("d", [{"name": "a", "image": "a:1"}]), "status": {"replicas": 7}}
+    )
     assert created["status"] == {} and created["metadata"]["generation"] == 1
-    status = await api.ok("PATCH", f"{DEPLOYMENTS}/d/status", {"status": {"readyReplicas": 1}}, content_type=MERGE)
+    status = await api.ok(
+        "PATCH", f"{DEPLOYMENTS}/d/status", {"status": {"readyReplicas": 1}}, content_type=MERGE
+    )
     assert status["status"] == {"readyReplicas": 1} and status["metadata"]["generation"] == 1
-    scaled = await api.ok("PATCH", f"{DEPLOYMENTS}/d", {"spec": {"replicas": 3}, "status": {"readyReplicas": 9}},
-                          content_type=MERGE)
+    scaled = await api.ok(
+        "PATCH",
+        f"{DEPLOYMENTS}/d",
+        {"spec": {"replicas": 3}, "status": {"readyReplicas": 9}},
+        content_type=MERGE,
+    )
     assert scaled["metadata"]["generation"] == 2 and scaled["status"] == {"readyReplicas": 1}
 
 

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
+from tests.sim.conftest import LEASES, Api, lease, watches_started
 
 from leadergroup.sim import Emulator
-from tests.sim.conftest import LEASES, Api, lease, watches_started
 
 ALL_LEASES = "/apis/coordination.k8s.io/v1/leases"
 
 
-def summary(events: list[dict]) -> list[tuple[str, str]]:
+def summary(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(event["type"], event["object"]["metadata"].get("name", "")) for event in events]
 
 
 @pytest.mark.parametrize("flag", ["true", "1", "True"])
 async def test_watch_without_version_lists_then_streams(emulator: Emulator, api: Api, flag: str) -> None:
     await api.ok("POST", LEASES, lease("old"))
-    watching = asyncio.create_task(
-        api.watch_events(LEASES, {"watch": flag, "timeoutSeconds": "5"}, count=3)
-    )
+    watching = asyncio.create_task(api.watch_events(LEASES, {"watch": flag, "timeoutSeconds": "5"}, count=3))
     await watches_started(emulator)
     await api.ok("POST", LEASES, lease("new"))
     await api.ok("DELETE", f"{LEASES}/old")
@@ -33,8 +32,9 @@ async def test_watch_without_version_lists_then_streams(emulator: Emulator, api:
 
 async def test_watch_resumes_after_a_version_without_duplicates(api: Api) -> None:
     first = await api.ok("POST", LEASES, lease("a"))
-    await api.ok("PATCH", f"{LEASES}/a", {"spec": {"holderIdentity": "x"}},
-                 content_type="application/merge-patch+json")
+    await api.ok(
+        "PATCH", f"{LEASES}/a", {"spec": {"holderIdentity": "x"}}, content_type="application/merge-patch+json"
+    )
     await api.ok("POST", LEASES, lease("b"))
     events = await api.watch_events(
         LEASES, {"resourceVersion": first["metadata"]["resourceVersion"], "timeoutSeconds": "1"}
@@ -51,7 +51,9 @@ async def test_deleted_event_carries_a_new_resource_version(api: Api) -> None:
         LEASES, {"resourceVersion": created["metadata"]["resourceVersion"], "timeoutSeconds": "0.5"}
     )
     assert summary(events) == [("DELETED", "a")]
-    assert int(events[0]["object"]["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+    assert int(events[0]["object"]["metadata"]["resourceVersion"]) > int(
+        created["metadata"]["resourceVersion"]
+    )
 
 
 async def test_compacted_history_answers_410_gone(emulator: Emulator, api: Api) -> None:
@@ -62,7 +64,9 @@ async def test_compacted_history_answers_410_gone(emulator: Emulator, api: Api) 
     assert len(events) == 1 and events[0]["type"] == "ERROR"
     status = events[0]["object"]
     assert status["code"] == 410 and status["reason"] == "Expired" and status["kind"] == "Status"
-    assert status["message"].startswith(f"too old resource version: {created['metadata']['resourceVersion']} (")
+    assert status["message"].startswith(
+        f"too old resource version: {created['metadata']['resourceVersion']} ("
+    )
 
 
 async def test_resuming_from_the_compaction_point_is_allowed(emulator: Emulator, api: Api) -> None:
@@ -84,9 +88,15 @@ async def test_history_is_bounded() -> None:
             api = Api(session, emulator.url)
             created = await api.ok("POST", LEASES, lease("a"))
             for holder in "bcde":
-                await api.ok("PATCH", f"{LEASES}/a", {"spec": {"holderIdentity": holder}},
-                             content_type="application/merge-patch+json")
-            events = await api.watch_events(LEASES, {"resourceVersion": created["metadata"]["resourceVersion"]})
+                await api.ok(
+                    "PATCH",
+                    f"{LEASES}/a",
+                    {"spec": {"holderIdentity": holder}},
+                    content_type="application/merge-patch+json",
+                )
+            events = await api.watch_events(
+                LEASES, {"resourceVersion": created["metadata"]["resourceVersion"]}
+            )
             assert events[0]["type"] == "ERROR" and events[0]["object"]["code"] == 410
 
 
@@ -102,13 +112,23 @@ async def test_bookmarks_carry_only_the_resource_version(api: Api) -> None:
     listed = await api.ok("GET", LEASES)
     events = await api.watch_events(
         LEASES,
-        {"resourceVersion": listed["metadata"]["resourceVersion"], "allowWatchBookmarks": "true",
-         "timeoutSeconds": "5"},
+        {
+            "resourceVersion": listed["metadata"]["resourceVersion"],
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": "5",
+        },
         count=1,
     )
-    assert events == [{"type": "BOOKMARK", "object": {
-        "kind": "Lease", "apiVersion": "coordination.k8s.io/v1",
-        "metadata": {"resourceVersion": listed["metadata"]["resourceVersion"]}}}]
+    assert events == [
+        {
+            "type": "BOOKMARK",
+            "object": {
+                "kind": "Lease",
+                "apiVersion": "coordination.k8s.io/v1",
+                "metadata": {"resourceVersion": listed["metadata"]["resourceVersion"]},
+            },
+        }
+    ]
 
 
 async def test_no_bookmarks_unless_asked(api: Api) -> None:
@@ -135,14 +155,24 @@ async def test_label_selector_transitions_become_added_and_deleted(emulator: Emu
         api.watch_events(LEASES, {"labelSelector": "role=leader", "timeoutSeconds": "5"}, count=3)
     )
     await watches_started(emulator)
-    await api.ok("PATCH", f"{LEASES}/a", {"metadata": {"labels": {"role": None}}},
-                 content_type="application/merge-patch+json")
-    await api.ok("PATCH", f"{LEASES}/b", {"metadata": {"labels": {"role": "leader"}}},
-                 content_type="application/merge-patch+json")
+    await api.ok(
+        "PATCH",
+        f"{LEASES}/a",
+        {"metadata": {"labels": {"role": None}}},
+        content_type="application/merge-patch+json",
+    )
+    await api.ok(
+        "PATCH",
+        f"{LEASES}/b",
+        {"metadata": {"labels": {"role": "leader"}}},
+        content_type="application/merge-patch+json",
+    )
     assert summary(await watching) == [("ADDED", "a"), ("DELETED", "a"), ("ADDED", "b")]
 
 
-async def test_watch_is_scoped_to_its_namespace_and_cluster_wide_sees_all(emulator: Emulator, api: Api) -> None:
+async def test_watch_is_scoped_to_its_namespace_and_cluster_wide_sees_all(
+    emulator: Emulator, api: Api
+) -> None:
     other = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
     namespaced = asyncio.create_task(api.watch_events(LEASES, {"timeoutSeconds": "1"}))
     everywhere = asyncio.create_task(api.watch_events(ALL_LEASES, {"timeoutSeconds": "1"}))

@@ -6,17 +6,29 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
+@overload
 async def eventually(
-    fn: Callable[[], T | Awaitable[T]],
+    fn: Callable[[], Awaitable[T]], timeout: float = 5.0, interval: float = 0.05, message: str = ""
+) -> T: ...
+
+
+@overload
+async def eventually(
+    fn: Callable[[], T], timeout: float = 5.0, interval: float = 0.05, message: str = ""
+) -> T: ...
+
+
+async def eventually(
+    fn: Callable[[], Any],
     timeout: float = 5.0,
     interval: float = 0.05,
     message: str = "",
-) -> T:
+) -> Any:
     """Call ``fn`` (sync or async) until it returns a truthy value, and return that value.
 
     Raises:

@@ -69,7 +69,9 @@ class EmulatorBackend:
         names = ", ".join(str(crd["metadata"]["name"]) for crd in crds)
         say(f"Started an emulated Kubernetes API server at {emulator.url}, with the CRDs {names}")
 
-    async def pod_names(self, client: KubeClient, deployment: str, replicas: int, progress: Progress) -> list[str]:
+    async def pod_names(
+        self, client: KubeClient, deployment: str, replicas: int, progress: Progress
+    ) -> list[str]:
         """Create the Deployment's pods as its controllers and the kubelet would, and name them."""
         progress("Creating the Deployment's pods (the emulator runs no controllers: a stand-in does)")
         return (await replicate(client, self.namespace, deployment))[:replicas]
@@ -141,7 +143,9 @@ class ClusterBackend:
                     raise DemoError(f"The CRD {name} was not Established within 30s")
                 await asyncio.sleep(0.5)
 
-    async def pod_names(self, client: KubeClient, deployment: str, replicas: int, progress: Progress) -> list[str]:
+    async def pod_names(
+        self, client: KubeClient, deployment: str, replicas: int, progress: Progress
+    ) -> list[str]:
         """Wait for the Deployment's controllers to create its pods (Pending is fine) and name them.
 
         Raises:

@@ -23,9 +23,24 @@ class Timings:
     retry_period: int = constants.DEFAULT_RETRY_PERIOD
 
     @property
+    def poll_bound(self) -> float:
+        """Longest gap between two tries of a candidate: RP·(1 + JitterFactor) = 2.2·RP."""
+        return (1 + constants.JITTER_FACTOR) * self.retry_period
+
+    @property
+    def expiry_bound(self) -> float:
+        """Longest takeover after the last renewal a candidate saw: LD, then its next try (LD + 2.2·RP)."""
+        return self.lease_duration + self.poll_bound
+
+    @property
     def crash_bound(self) -> float:
-        """Longest crash failover: the lease must expire (LD), then a candidate polls within RP·2.2."""
-        return self.lease_duration + (1 + constants.JITTER_FACTOR) * self.retry_period
+        """Longest crash failover measured from the kill: LD + 4.4·RP.
+
+        Candidates judge expiry from when *they* saw the record change, and a candidate may see the
+        leader's last renewal up to 2.2·RP after it was written, i.e. after the crash; LD + 2.2·RP holds
+        from that moment, not from the kill.
+        """
+        return self.expiry_bound + self.poll_bound
 
     def describe(self) -> str:
         """``15/10/2``."""
@@ -47,7 +62,7 @@ def parse_timings(text: str) -> Timings:
     try:
         validate_timing(lease, renew, retry)
     except InvalidTimingError as error:
-        raise ValueError(f"{error} (client-go requires LD > RD > 1.2 x RP, all at least 1s)") from None
+        raise ValueError(f"{error}; client-go requires LD > RD > 1.2 x RP, all at least 1s") from None
     return Timings(lease, renew, retry)
 
 
@@ -78,14 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=constants.DEFAULT_REPLICAS,
         metavar="N",
-        help="candidates competing for the Lease, 2 to %d (default: %%(default)s)" % MAX_REPLICAS,
+        help=f"candidates competing for the Lease, 2 to {MAX_REPLICAS} (default: %(default)s)",
     )
     parser.add_argument(
         "--timings",
         default=Timings().describe(),
         metavar="LD/RD/RP",
         help="lease duration / renew deadline / retry period in seconds (default: %(default)s, "
-        "client-go's defaults; a crash failover takes up to LD + 2.2 x RP)",
+        "client-go's defaults; a crash failover takes LD + 1 to 4.4 x RP)",
     )
     parser.add_argument(
         "--keep-running", action="store_true", help="keep the live view up after the failover, until Ctrl-C"

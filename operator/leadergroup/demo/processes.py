@@ -90,6 +90,7 @@ class Children:
         self.operator: Child | None = None
         self.electors: dict[str, Child] = {}
         self._liveness_port = 0
+        self._starts: dict[str, int] = {}
 
     def _spawn(self, name: str, argv: list[str], leading_log: Path | None = None) -> Child:
         log = self.workdir / f"{name}.log"
@@ -132,7 +133,7 @@ class Children:
             )
         try:
             url = f"http://127.0.0.1:{self._liveness_port}/healthz"
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own loopback URL
+            with urllib.request.urlopen(url, timeout=1):
                 return True
         except OSError:
             return False
@@ -141,7 +142,10 @@ class Children:
         self, identity: str, lease: str, namespace: str, kubeconfig: Path, timings: Timings
     ) -> Child:
         """The blog's elector program as ``identity`` (a pod's name), logging its terms as JSON lines."""
-        leading_log = self.workdir / f"leading-{identity}.jsonl"
+        # A file per process: a restarted elector must not inherit the "started" of the one that crashed.
+        self._starts[identity] = self._starts.get(identity, 0) + 1
+        run = self._starts[identity]
+        leading_log = self.workdir / f"leading-{identity}-{run}.jsonl"
         argv = [
             sys.executable,
             "-m",
@@ -163,7 +167,7 @@ class Children:
             "-leading-log",
             str(leading_log),
         ]
-        child = self._spawn(f"elector-{identity}", argv, leading_log)
+        child = self._spawn(f"elector-{identity}-{run}", argv, leading_log)
         self.electors[identity] = child
         return child
 
@@ -187,9 +191,9 @@ class Children:
                 report("Stopping the operator")
             _terminate([self.operator], timeout)
 
-    async def stop_all_async(self, timeout: float = 10.0, report: Callable[[str], None] | None = None) -> None:
+    async def stop_all_async(self, report: Callable[[str], None] | None = None) -> None:
         """:meth:`stop_all` off the event loop, so other tasks keep running meanwhile."""
-        await asyncio.to_thread(self.stop_all, timeout, report)
+        await asyncio.to_thread(self.stop_all, 10.0, report)
 
 
 def _terminate(children: list[Child], timeout: float) -> None:

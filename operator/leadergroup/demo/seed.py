@@ -1,4 +1,4 @@
-"""The blog's setup as one LeaderGroup (``manifests/samples/seed.yaml``), with the demo's replicas and timings."""
+"""The blog's setup as one LeaderGroup (``manifests/samples/seed.yaml``) with the demo's replicas, timings."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ UNSCHEDULABLE_SELECTOR = {f"{constants.GROUP}/demo": "never-scheduled"}
 
 
 def leader_group(namespace: str, replicas: int, timings: Timings, *, keep_pending: bool) -> dict[str, Any]:
-    """The seed sample: three candidates of client-go's leader-election example competing for Lease ``test``."""
+    """The seed sample: candidates of client-go's leader-election example competing for Lease ``test``."""
     pod_spec: dict[str, Any] = {
         "containers": [
             {

@@ -55,53 +55,53 @@ class View(Protocol):
         """Leave the terminal as it was found."""
 
 
-def elector_line(elector: ElectorState, holder: str) -> tuple[str, str]:
-    """One elector, marked when it holds the Lease."""
-    holds = elector.identity == holder
-    mark = "*" if holds else ("x" if elector.state.startswith(("killed", "exited")) else " ")
-    role = f"  pod label role={elector.pod_role}" if elector.pod_role else ""
-    text = f"  {mark} {elector.identity:<32} pid {elector.pid:<7} {elector.state}{role}"
-    style = "leader" if holds else ("dead" if mark == "x" else "")
-    return style, text
-
-
 def panel(snapshot: Snapshot, header: str, width: int) -> list[tuple[str, str]]:
-    """The state as (style, text) lines, wrapped or cut to ``width``."""
-    lines: list[tuple[str, str]] = [("title", header)]
-    children = "  ".join(snapshot.children) if snapshot.children else "(none yet)"
-    wrapped = textwrap.wrap(children, width - 12) or [children]
-    lines.append(("", f"Children:  {wrapped[0]}"))
-    lines.extend(("", f"           {rest}") for rest in wrapped[1:])
+    """The state as (style, text) lines, each at most ``width`` long (wrapped, or cut when one word)."""
+    lines: list[tuple[str, str]] = []
+
+    def add(label: str, text: str, style: str = "") -> None:
+        indent = " " * 12
+        wrapped = textwrap.wrap(
+            text, width, initial_indent=f"{label:<12}", subsequent_indent=indent, break_on_hyphens=False
+        )
+        lines.extend((style, _fit(line, width)) for line in wrapped or [label])
+
+    lines.append(("title", _fit(header, width)))
+    add("Children:", "  ".join(snapshot.children) if snapshot.children else "(none yet)")
     if snapshot.electors:
-        lines.append(("", "Electors (local processes; identity = pod name):"))
-        lines.extend(elector_line(elector, snapshot.holder) for elector in snapshot.electors)
+        lines.append(("", "Electors:   local processes; identity = pod name"))
+        for elector in snapshot.electors:
+            style, text = _elector(elector, snapshot.holder)
+            lines.append((style, _fit(text, width)))
     lease = snapshot.lease
     if lease is not None:
         ago = seconds_ago(lease.renew_time)
         renewed = f"{clock_time(lease.renew_time)} ({ago:.1f}s ago)" if ago is not None else "-"
-        lines.append(
-            (
-                "",
-                f"Lease:     holder={lease.holder or '(none)'}  transitions={lease.transitions}  "
-                f"renewTime={renewed}  leaseDurationSeconds={lease.duration or '-'}",
-            )
+        add(
+            "Lease:",
+            f"holder={lease.holder or '(none)'}  transitions={lease.transitions}  renewTime={renewed}  "
+            f"leaseDurationSeconds={lease.duration or '-'}",
         )
     group = snapshot.group
     if group is not None:
-        conditions = " ".join(f"{kind}={status}" for kind, status, _ in group.conditions) or "-"
-        lines.append(
-            (
-                "",
-                f"Status:    holder={group.holder or '(none)'}  ready={group.ready or '-'}  "
-                f"transitions={group.transitions}  {conditions}",
-            )
+        conditions = "  ".join(f"{kind}={status}" for kind, status, _ in group.conditions) or "-"
+        add(
+            "Status:",
+            f"holder={group.holder or '(none)'}  ready={group.ready or '-'}  "
+            f"transitions={group.transitions}  {conditions}",
         )
-    if snapshot.events:
-        lines.append(("", "Events:"))
-        lines.extend(
-            ("dim", f"  {event.when}  {event.reason}: {event.message}") for event in snapshot.events
-        )
-    return [(style, _fit(text, width)) for style, text in lines]
+    for index, event in enumerate(snapshot.events):
+        add("Events:" if index == 0 else "", f"{event.when}  {event.reason}: {event.message}", "dim")
+    return lines
+
+
+def _elector(elector: ElectorState, holder: str) -> tuple[str, str]:
+    holds = elector.identity == holder
+    dead = elector.state.startswith(("killed", "exited"))
+    mark = "*" if holds else ("x" if dead else " ")
+    role = f"  (pod label role={elector.pod_role})" if elector.pod_role else ""
+    text = f"  {mark} {elector.identity}  pid {elector.pid}  {elector.state}{role}"
+    return ("leader" if holds else ("dead" if dead else "")), text
 
 
 def _fit(text: str, width: int) -> str:
@@ -145,7 +145,10 @@ class PlainView:
             if child not in last.children:
                 self._print(f"   child created: {child}")
         lease, old_lease = snapshot.lease, last.lease
-        if lease and (old_lease is None or (lease.holder, lease.transitions) != (old_lease.holder, old_lease.transitions)):
+        if lease and (
+            old_lease is None
+            or (lease.holder, lease.transitions) != (old_lease.holder, old_lease.transitions)
+        ):
             self._print(
                 f"   lease: holder={lease.holder or '(none)'} transitions={lease.transitions} "
                 f"renewTime={lease.renew_time or '-'} leaseDurationSeconds={lease.duration or '-'}"
@@ -167,9 +170,9 @@ class PlainView:
                 self._print(f"   elector {elector.identity} (pid {elector.pid}): {elector.state}")
 
     def block(self, lines: list[str]) -> None:
-        """Printed as they are."""
-        for line in lines:
-            self._print(line)
+        """Printed as they are, without the time stamps: a report, not a log."""
+        self.stream.write("".join(line + "\n" for line in lines))
+        self.stream.flush()
 
     def close(self) -> None:
         """Nothing to restore."""

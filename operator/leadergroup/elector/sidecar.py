@@ -2,8 +2,8 @@
 
 * ``GET /leader`` → ``{"name": <holder>, "isLeader": <bool>}`` (the shape of the old
   ``k8s.gcr.io/leader-elector`` sidecar, plus ``isLeader``).
-* ``GET /healthz`` → 200 while the API server answers; 503 when it has not answered for a renew deadline,
-  or when this replica leads and its last renewal attempt failed.
+* ``GET /healthz`` → 200 while the API server answers; 503 when it has not answered for a renew deadline
+  plus one polling interval (2.2 retry periods), or when this replica leads and its last renewal failed.
 """
 
 from __future__ import annotations
@@ -13,19 +13,23 @@ from typing import Any
 
 from aiohttp import web
 
+from leadergroup import constants
 from leadergroup.elector.elector import LeaderElector
 from leadergroup.elector.lock import LeaseLock
 from leadergroup.elector.options import ElectorOptions, parse_http_address
 from leadergroup.elector.session import build_elector, install_stop_signals
 
 logger = logging.getLogger("leadergroup.elector")
+JITTER_FACTOR_PLUS_ONE = 1 + constants.JITTER_FACTOR
 
 
 def health(elector: LeaderElector, started_at: float) -> tuple[bool, str]:
     """Whether the elector is healthy, and why not."""
     now = elector.clock.monotonic()
     last_contact = elector.last_api_contact if elector.last_api_contact is not None else started_at
-    if now - last_contact > elector.timing.renew_deadline:
+    # A follower asks every RP x [1, 2.2): allow one full poll interval on top of the renew deadline.
+    allowed_silence = elector.timing.renew_deadline + elector.timing.retry_period * JITTER_FACTOR_PLUS_ONE
+    if now - last_contact > allowed_silence:
         return False, f"no answer from the API server for {now - last_contact:.1f}s"
     if elector.is_leader and elector.last_attempt_failed:
         return False, "leader cannot renew its Lease"

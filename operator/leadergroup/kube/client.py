@@ -78,7 +78,8 @@ class KubeClient:
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         token = self.connection.token()
         if token:
-            headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
+            scheme_given = token.lower().startswith(("bearer ", "basic "))
+            headers["Authorization"] = token if scheme_given else f"Bearer {token}"
         if content_type:
             headers["Content-Type"] = content_type
         return headers

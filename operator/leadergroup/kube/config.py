@@ -41,6 +41,8 @@ class Connection:
         token = self.token()
         if token and token.lower().startswith("bearer "):
             return token[len("bearer ") :]
+        if token and token.lower().startswith("basic "):
+            return None  # basic auth is not a bearer token
         return token
 
 
@@ -67,8 +69,9 @@ def _tls_files(configuration: k8s_client.Configuration) -> dict[str, Any]:
 
 def _token_source(configuration: k8s_client.Configuration) -> Callable[[], str | None]:
     def token() -> str | None:
-        # get_api_key_with_prefix runs the loader's refresh hook, so rotated tokens are picked up.
-        value = configuration.get_api_key_with_prefix("authorization")
+        # get_api_key_with_prefix runs the loader's refresh hook, so rotated tokens are picked up. The
+        # loaders store a token as "BearerToken"; older ones and basic auth use "authorization".
+        value = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
         return str(value) if value else None
 
     return token

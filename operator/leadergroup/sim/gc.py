@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from leadergroup.sim.registry import NAMESPACE_KEY, Registry
 
@@ -19,9 +20,12 @@ logger = logging.getLogger(__name__)
 class GarbageCollector:
     """Sweeps shortly after any change that can leave dependents without owners."""
 
-    def __init__(self, registry: Registry, delay: float = 0.05) -> None:
+    def __init__(
+        self, registry: Registry, delay: float = 0.05, on_error: Callable[[str], None] = lambda _: None
+    ) -> None:
         self.registry = registry
         self.delay = delay
+        self.on_error = on_error
         self._scheduled: asyncio.TimerHandle | None = None
 
     def poke(self) -> None:
@@ -33,8 +37,9 @@ class GarbageCollector:
         self._scheduled = None
         try:
             self.sweep()
-        except Exception:  # a bug here must not kill the loop; the next change retries
+        except Exception as error:  # a bug here must not kill the loop; the next change retries
             logger.exception("Garbage collection sweep failed")
+            self.on_error(f"garbage collection: {error!r}")
 
     def sweep(self) -> int:
         """Delete dependents whose owners are all gone and finalize empty namespaces; returns the count."""

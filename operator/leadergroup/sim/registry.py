@@ -14,15 +14,15 @@ from typing import Any
 
 from leadergroup.sim import errors
 from leadergroup.sim.admission import admit_custom_resource
-from leadergroup.sim.builtin import CUSTOM_RESOURCE_DEFINITIONS, NAMESPACES, apply_defaults
-from leadergroup.sim.catalog import Catalog, crd_causes, crd_resource_types, crd_status
+from leadergroup.sim.builtin import NAMESPACES, apply_defaults
+from leadergroup.sim.catalog import Catalog, crd_resource_types
 from leadergroup.sim.objects import SYSTEM_METADATA, generate_name, name_causes, now_timestamp, spec_changed
 from leadergroup.sim.patch import apply_patch
 from leadergroup.sim.resources import ResourceType
 from leadergroup.sim.store import Store
+from leadergroup.sim.strategies import CRD_KEY, Strategies
 
 JsonDict = dict[str, Any]
-CRD_KEY = CUSTOM_RESOURCE_DEFINITIONS.storage_key
 NAMESPACE_KEY = NAMESPACES.storage_key
 
 
@@ -33,7 +33,7 @@ class Registry:
         self.store = store
         self.catalog = catalog
         self.on_change = on_change
-        self._allocated_cluster_ips = 0
+        self.strategies = Strategies()
 
     # -- reads -------------------------------------------------------------------------------------------
 
@@ -340,42 +340,9 @@ class Registry:
             )
 
     def _prepare(self, rtype: ResourceType, obj: JsonDict, old: JsonDict | None) -> None:
-        """Defaulting, type-specific rules and schema admission, in place where possible."""
+        """Defaulting, type-specific rules and schema admission, in place."""
         apply_defaults(rtype, obj)
-        name = obj["metadata"]["name"]
-        if rtype.storage_key == ("", "services"):
-            spec = obj.setdefault("spec", {})
-            old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
-            if spec.get("clusterIP") in (None, "") and spec.get("type") != "ExternalName":
-                if old_ip is None:
-                    self._allocated_cluster_ips += 1
-                    old_ip = (
-                        f"10.96.{self._allocated_cluster_ips // 250}.{self._allocated_cluster_ips % 250 + 1}"
-                    )
-                spec["clusterIP"] = old_ip
-                spec["clusterIPs"] = [old_ip]
-        elif rtype.storage_key == ("apps", "deployments") and old is not None:
-            if (obj.get("spec") or {}).get("selector") != (old.get("spec") or {}).get("selector"):
-                raise errors.invalid(
-                    rtype.kind,
-                    rtype.group,
-                    name,
-                    [
-                        {
-                            "reason": "FieldValueInvalid",
-                            "field": "spec.selector",
-                            "message": f"Invalid value: {(obj.get('spec') or {}).get('selector')}: "
-                            "field is immutable",
-                        }
-                    ],
-                )
-        elif rtype.storage_key == CRD_KEY:
-            if causes := crd_causes(obj):
-                raise errors.invalid(rtype.kind, rtype.group, name, causes)
-            obj["spec"].setdefault("conversion", {"strategy": "None"})
-            obj["status"] = crd_status(obj, now_timestamp())
-            if old is not None and old.get("status", {}).get("conditions"):
-                obj["status"]["conditions"] = old["status"]["conditions"]
+        self.strategies.prepare(rtype, obj, old)
         if rtype.custom:
             admitted = admit_custom_resource(rtype, obj, old)
             obj.clear()

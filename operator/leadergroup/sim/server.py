@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import json
 import logging
 import time
@@ -22,11 +21,11 @@ from leadergroup.sim.builtin import NAMESPACES
 from leadergroup.sim.catalog import Catalog
 from leadergroup.sim.faults import FaultBook, RequestLog, RequestRecord
 from leadergroup.sim.gc import GarbageCollector
-from leadergroup.sim.objects import get_path, set_path
 from leadergroup.sim.registry import Registry
 from leadergroup.sim.resources import ResourceType
 from leadergroup.sim.routing import RequestInfo, accepts_json, bearer_token, parse_request
-from leadergroup.sim.selectors import compile_selectors, match_labels_selector
+from leadergroup.sim.scale import serve_scale
+from leadergroup.sim.selectors import compile_selectors
 from leadergroup.sim.store import Store
 from leadergroup.sim.watch import WatchOptions, serve_watch
 
@@ -64,12 +63,12 @@ class ApiServer:
         self.store = Store(history_limit)
         self.catalog = Catalog()
         self.registry = Registry(self.store, self.catalog, on_change=self._poke_gc)
-        self.gc = GarbageCollector(self.registry, gc_delay)
+        # Unexpected exceptions (emulator bugs, not injected faults): tests assert there are none.
+        self.internal_errors: list[str] = []
+        self.gc = GarbageCollector(self.registry, gc_delay, on_error=self.internal_errors.append)
         self.requests = RequestLog()
         self.faults = FaultBook()
         self.bookmark_interval = bookmark_interval
-        # Unexpected exceptions (emulator bugs, not injected faults): tests assert there are none.
-        self.internal_errors: list[str] = []
         self.server_address = "127.0.0.1:0"
         for name in INITIAL_NAMESPACES:
             self.registry.create(NAMESPACES, "", {"metadata": {"name": name}})
@@ -126,9 +125,11 @@ class ApiServer:
                 response = self._non_resource(info.path)
         except errors.ApiError as error:
             response = _json(error.status(), error.code, error.headers)
+        except ConnectionError:
+            raise  # the client went away mid-request (delay faults, timeouts): nobody to answer
         except Exception as error:  # the emulator must answer like a server, never drop the connection
             logger.exception("Emulator failed on %s %s", request.method, request.path_qs)
-            self.internal_errors.append(f"{request.method} {request.path_qs}: {type(error).__name__}: {error}")
+            self.internal_errors.append(f"{request.method} {request.path_qs}: {error!r}")
             failure = errors.internal_error(f"{type(error).__name__}: {error}")
             response = _json(failure.status(), 500)
         record_now(response.status)
@@ -180,7 +181,8 @@ class ApiServer:
         name = info.name or ""
         body = await self._body(request) if info.verb in ("create", "update", "patch", "delete") else None
         if info.subresource == "scale":
-            return _json(self._scale(request, info, rtype, namespace, name, body))
+            content_type = request.headers.get("Content-Type", "")
+            return _json(serve_scale(self.registry, rtype, info.verb, namespace, name, content_type, body))
         if info.verb == "create":
             if rtype.namespaced and info.namespace is None:
                 raise errors.method_not_allowed("create", info.path)
@@ -313,72 +315,6 @@ class ApiServer:
         if tables.wants_partial_metadata(accept):
             return tables.partial_object(obj)
         return self._convert(rtype, obj)
-
-    def _scale(
-        self,
-        request: web.Request,
-        info: RequestInfo,
-        rtype: ResourceType,
-        namespace: str,
-        name: str,
-        body: Any,
-    ) -> JsonDict:
-        assert rtype.scale is not None
-        current = self.registry.get(rtype, namespace, name)
-        scale = self._scale_of(rtype, current)
-        if info.verb == "get":
-            return scale
-        if info.verb == "patch":
-            from leadergroup.sim.patch import apply_patch  # local: only /scale patches need it here
-
-            wanted = apply_patch(request.headers.get("Content-Type", ""), scale, body)
-        elif isinstance(body, dict):
-            wanted = body
-        else:
-            raise errors.bad_request("the request body must be a Scale object")
-        requested_version = (wanted.get("metadata") or {}).get("resourceVersion")
-        if requested_version and requested_version != current["metadata"]["resourceVersion"]:
-            raise errors.conflict(rtype.plural, rtype.group, name)
-        replicas = (wanted.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or replicas < 0:
-            raise errors.invalid(
-                "Scale",
-                "autoscaling",
-                name,
-                [
-                    {
-                        "reason": "FieldValueInvalid",
-                        "field": "spec.replicas",
-                        "message": f"Invalid value: {replicas}: must be greater than or equal to 0",
-                    }
-                ],
-            )
-        candidate = copy.deepcopy(current)
-        set_path(candidate, rtype.scale.spec_replicas_path, replicas)
-        return self._scale_of(rtype, self.registry.write(rtype, current, candidate))
-
-    @staticmethod
-    def _scale_of(rtype: ResourceType, obj: JsonDict) -> JsonDict:
-        assert rtype.scale is not None
-        metadata = obj["metadata"]
-        if rtype.scale.label_selector_path:
-            selector = get_path(obj, rtype.scale.label_selector_path) or ""
-        else:
-            selector = match_labels_selector((obj.get("spec") or {}).get("selector"))
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {
-                key: metadata[key]
-                for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                if key in metadata
-            },
-            "spec": {"replicas": get_path(obj, rtype.scale.spec_replicas_path) or 0},
-            "status": {
-                "replicas": get_path(obj, rtype.scale.status_replicas_path) or 0,
-                "selector": selector,
-            },
-        }
 
     @staticmethod
     async def _body(request: web.Request) -> Any:

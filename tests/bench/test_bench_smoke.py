@@ -1,0 +1,83 @@
+"""The scale benchmark runs end to end on a few groups and writes JSON of the documented shape.
+
+Not a timed test: the figures are only checked for presence and sanity, never against the targets.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(90)
+def test_scale_bench_quick_run(tmp_path: Path) -> None:
+    output = tmp_path / "scale.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "scale.py"),
+            "--groups",
+            "5",
+            "--idle-seconds",
+            "2",
+            "--lag-changes",
+            "5",
+            "--quick",
+            "--output",
+            str(output),
+            "--workdir",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=80,
+    )
+    operator_log = (tmp_path / "operator-5.log").read_text() if (tmp_path / "operator-5.log").exists() else ""
+    assert completed.returncode == 0, f"{completed.stdout}\n{completed.stderr}\n{operator_log[-5000:]}"
+    assert "| groups |" in completed.stdout and "Targets" in completed.stdout
+
+    payload = json.loads(output.read_text())
+    assert payload["bench"] == "scale"
+    assert payload["environment"]["cpus"]
+    (run,) = payload["runs"]
+    assert run["groups"] == 5
+    assert run["backend"] == "emulator"
+
+    convergence = run["convergence"]
+    assert not convergence["timed_out"], convergence
+    assert convergence["converged"] == 5
+    assert 0 < convergence["seconds"] < 60
+
+    requests = run["requests"]
+    # Every group's five children (and the default PodDisruptionBudget) were created by the operator.
+    for kind in ("serviceaccounts", "roles", "rolebindings", "leases", "deployments"):
+        assert requests["by_verb"][f"create {kind}"] == 5, requests["by_verb"]
+    assert requests["writes_per_group"] >= requests["floor_writes_per_group"]
+    assert requests["by_verb"].get("patch leadergroups/status", 0) >= 5
+
+    idle = run["idle"]
+    assert isinstance(idle["writes"], int)
+    assert idle["cpu_seconds"] >= 0
+
+    lag = run["lag"]
+    assert lag["changes"] == 5
+    assert lag["observed"] + lag["unobserved"] + lag["superseded"] >= 5
+    assert lag["observed"] >= 1
+    assert 0 <= lag["p50_ms"] <= lag["p99_ms"] <= lag["max_ms"]
+
+    assert run["memory"]["peak_rss_mb"] > 10
+    metrics = {target["metric"] for target in run["targets"]}
+    assert metrics == {
+        "convergence s",
+        "writes per new group",
+        "idle writes",
+        "status lag p99 ms",
+        "peak RSS MB",
+    }
