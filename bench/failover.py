@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import datetime
 import json
+import math
 import random
 import statistics
 import sys
@@ -60,7 +61,7 @@ def parse_timing(text: str) -> ElectionTiming:
 def percentile(samples: list[float], fraction: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(samples)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
     return ordered[rank - 1]
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
+from types import FrameType
 
 from leadergroup.demo.backends import DemoError
 from leadergroup.demo.options import parse_args
@@ -33,6 +35,9 @@ def main(argv: list[str]) -> int:
         return stop.code if isinstance(stop.code, int) else 2
     # Our own HTTP client and the emulator log connection hiccups at WARNING; the view says what matters.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    # A CI timeout or a closed terminal must clean up as Ctrl-C does, not leave electors polling forever.
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _as_interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="leadergroup-demo-"))
     demo = Demo(options, workdir)
     keep_logs = False
@@ -53,3 +58,7 @@ def main(argv: list[str]) -> int:
         demo.view.close()
         if not keep_logs:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _as_interrupt(signum: int, frame: FrameType | None) -> None:
+    signal.raise_signal(signal.SIGINT)  # asyncio.run turns SIGINT into cancelling the demo's task

@@ -134,7 +134,7 @@ class Demo:
         )
         leader = snapshot.holder
         view.note(f"{leader} leads: it renews the Lease every {timings.retry_period} s; the others retry")
-        view.note(f"every {timings.retry_period} to {2.2 * timings.retry_period:.1f} s and see it is held.")
+        view.note(f"every {timings.retry_period} to {timings.poll_bound:.1f} s and see it is held.")
         await self._try_wait(
             "the LeaderGroup's status to name the holder",
             lambda s: s.group is not None and s.group.holder == leader,

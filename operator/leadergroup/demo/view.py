@@ -98,10 +98,12 @@ def panel(snapshot: Snapshot, header: str, width: int) -> list[tuple[str, str]]:
 def _elector(elector: ElectorState, holder: str) -> tuple[str, str]:
     holds = elector.identity == holder
     dead = elector.state.startswith(("killed", "exited"))
-    mark = "*" if holds else ("x" if dead else " ")
+    mark = "x" if dead else ("*" if holds else " ")
+    # A crashed holder stays named in the Lease until the others see it expire.
+    lease = "  still named in the Lease" if holds and dead else ""
     role = f"  (pod label role={elector.pod_role})" if elector.pod_role else ""
-    text = f"  {mark} {elector.identity}  pid {elector.pid}  {elector.state}{role}"
-    return ("leader" if holds else ("dead" if dead else "")), text
+    text = f"  {mark} {elector.identity}  pid {elector.pid}  {elector.state}{lease}{role}"
+    return ("dead" if dead else ("leader" if holds else "")), text
 
 
 def _fit(text: str, width: int) -> str:
