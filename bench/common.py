@@ -8,9 +8,9 @@ reports with :func:`print_table` and :func:`write_results`.
 
 Telling the operator's requests apart: on the emulator the operator gets its own bearer token and the
 request log is filtered on it, or on the operator's User-Agents (Kopf's and ours; the bench's differs), so
-the count holds even if a client drops the token. A real cluster has no request log; there the counts come from the API
-server's audit log when one is given (``--audit-log``, JSON lines as written by ``--audit-log-path``),
-filtered on the operator's User-Agents, and are ``None`` ("n/a") otherwise.
+the count holds even if a client drops the token. A real cluster has no request log; there the counts
+come from the API server's audit log when one is given (``--audit-log``, JSON lines as written by
+``--audit-log-path``), filtered on the operator's User-Agents, and are ``None`` ("n/a") otherwise.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class BenchCluster:
         return self.emulator is not None or self.audit_log is not None
 
     def operator_requests(self, since: float, until: float | None = None) -> list[Request] | None:
-        """The operator's requests in ``[since, until)``; None when nothing counts them (real, no audit log)."""
+        """The operator's requests in ``[since, until)``; None when nothing counts them (real, no audit)."""
         until = until if until is not None else time.time() + 1
         if self.emulator is not None:
             return [
@@ -229,13 +229,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def memory_mb(pid: int) -> dict[str, float]:
-    """Current (VmRSS) and peak (VmHWM) resident memory of a process, in MiB."""
+    """Current (VmRSS) and peak (VmHWM) resident memory of a process in MiB, and its thread count."""
     values: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, rest = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
             values[key] = int(rest.split()[0]) / 1024
-    return {"rss_mb": round(values.get("VmRSS", 0.0), 1), "peak_rss_mb": round(values.get("VmHWM", 0.0), 1)}
+        elif key == "Threads":
+            values[key] = int(rest)
+    return {
+        "rss_mb": round(values.get("VmRSS", 0.0), 1),
+        "peak_rss_mb": round(values.get("VmHWM", 0.0), 1),
+        "threads": int(values.get("Threads", 0)),
+    }
 
 
 class OperatorRun:

@@ -61,4 +61,3 @@ def leader_service_name(group: str) -> str:
 def disruption_budget_name(group: str) -> str:
     """Name of the group's PodDisruptionBudget."""
     return group
-

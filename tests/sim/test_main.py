@@ -13,7 +13,7 @@ import yaml
 from tests.support import eventually
 from tests.support.cluster import CRD_DIR
 
-from leadergroup.sim.__main__ import packaged_crd_files
+from leadergroup.packaged import crd_files as packaged_crd_files
 
 
 def test_packaged_crds_are_the_project_crds() -> None:

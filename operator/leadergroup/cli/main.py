@@ -11,24 +11,10 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from importlib import resources
-from typing import Any
 
-import yaml
-
+from leadergroup import packaged
 from leadergroup.kube import ApiError, ConfigError, KubeClient
 from leadergroup.kube.resources import CRDS
-
-
-def packaged_crds() -> list[dict[str, Any]]:
-    """The CustomResourceDefinitions shipped in the package (the same files as ``crds/``)."""
-    found = []
-    for entry in sorted(resources.files("leadergroup").joinpath("crds").iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            for document in yaml.safe_load_all(entry.read_text()):
-                if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
-                    found.append(document)
-    return found
 
 
 async def _cluster_answers(kubeconfig: str | None) -> tuple[bool, str]:
@@ -42,7 +28,7 @@ async def _cluster_answers(kubeconfig: str | None) -> tuple[bool, str]:
         except ApiError as error:
             return False, f"{client.connection.server} does not answer: {error.message}"
         missing = []
-        for crd in packaged_crds():
+        for crd in packaged.crds():
             try:
                 await client.get(CRDS, crd["metadata"]["name"])
             except ApiError as error:

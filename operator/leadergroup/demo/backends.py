@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from leadergroup import packaged
 from leadergroup.kube import ApiError, ApiUnavailable, ConfigError, KubeClient
 from leadergroup.kube.resources import CRDS, DEPLOYMENTS, NAMESPACES
 from leadergroup.sim import Emulator
@@ -26,12 +27,6 @@ EMULATOR_NAMESPACE = "leadergroup-demo"
 
 class DemoError(Exception):
     """Something the user has to fix or know about; reported in a few lines, exit status 1."""
-
-
-def _packaged_crds() -> list[dict[str, Any]]:
-    from leadergroup.cli.main import packaged_crds  # the one reader of the CRDs shipped in the package
-
-    return packaged_crds()
 
 
 class EmulatorBackend:
@@ -57,7 +52,7 @@ class EmulatorBackend:
         """Start the emulator, load the CRDs, create the namespace and write the kubeconfigs."""
         emulator = await asyncio.to_thread(Emulator().start)
         self.emulator = emulator
-        crds = _packaged_crds()
+        crds = packaged.crds()
         emulator.load_crds(*crds)
         emulator.create_namespace(self.namespace)
         for path, token in (
@@ -127,7 +122,7 @@ class ClusterBackend:
             say(f"Created the namespace {self.namespace} (deleted when the demo ends)")
 
     async def _install_crds(self, client: KubeClient, say: Say) -> None:
-        for crd in _packaged_crds():
+        for crd in packaged.crds():
             name = str(crd["metadata"]["name"])
             try:
                 await client.get(CRDS, name)

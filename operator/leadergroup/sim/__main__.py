@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.resources
 import logging
 import pathlib
 import signal
@@ -17,17 +16,10 @@ from collections.abc import Sequence
 
 import yaml
 
+from leadergroup.packaged import crd_files
 from leadergroup.sim.harness import AsyncEmulator
 
 logger = logging.getLogger("leadergroup.sim")
-
-
-def packaged_crd_files() -> list[pathlib.Path]:
-    """The CRD YAML files shipped in the ``leadergroup`` package (may be none)."""
-    directory = importlib.resources.files("leadergroup") / "crds"
-    if not directory.is_dir():
-        return []
-    return sorted(pathlib.Path(str(entry)) for entry in directory.iterdir() if entry.name.endswith(".yaml"))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,8 +54,8 @@ def _kubeconfig(url: str, token: str, namespace: str) -> dict[str, object]:
 async def serve(args: argparse.Namespace) -> None:
     """Run until a termination signal arrives."""
     emulator = AsyncEmulator(args.host, args.port, bookmark_interval=args.bookmark_interval)
-    crd_files = sorted(args.crds.glob("*.yaml")) if args.crds else packaged_crd_files()
-    created = emulator.load_crds(*crd_files)
+    files = sorted(args.crds.glob("*.yaml")) if args.crds else crd_files()
+    created = emulator.load_crds(*files)
     await emulator.start()
     args.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     args.kubeconfig.write_text(

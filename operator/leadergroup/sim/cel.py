@@ -126,8 +126,12 @@ def has_rules(schema: JsonDict | None) -> bool:
         return False
     if schema.get(VALIDATIONS):
         return True
-    children: list[Any] = [*(schema.get("properties") or {}).values(), schema.get("items"),
-                           additional_schema(schema), *(schema.get("allOf") or [])]
+    children: list[Any] = [
+        *(schema.get("properties") or {}).values(),
+        schema.get("items"),
+        additional_schema(schema),
+        *(schema.get("allOf") or []),
+    ]
     return any(isinstance(child, dict) and has_rules(child) for child in children)
 
 
@@ -176,8 +180,16 @@ class _RuleWalker:
             self._converted[key] = to_cel(value, schema, resource_root=resource_root, memo=self._converted)
         return self._converted[key]
 
-    def walk(self, value: Any, schema: JsonDict, old: Any, path: str, *, unchanged: bool,
-             resource_root: bool = False) -> None:
+    def walk(
+        self,
+        value: Any,
+        schema: JsonDict,
+        old: Any,
+        path: str,
+        *,
+        unchanged: bool,
+        resource_root: bool = False,
+    ) -> None:
         if value is None:
             return
         old = NO_OLD if old is None else old
@@ -211,14 +223,28 @@ class _RuleWalker:
         properties: JsonDict = schema.get("properties") or {}
         for key, item in value.items():
             if key in properties:
-                self.walk(item, properties[key], old_map.get(key, NO_OLD), child_path(path, key),
-                          unchanged=unchanged)
+                self.walk(
+                    item,
+                    properties[key],
+                    old_map.get(key, NO_OLD),
+                    child_path(path, key),
+                    unchanged=unchanged,
+                )
             elif additional is not None:
-                self.walk(item, additional, old_map.get(key, NO_OLD), key_path(path, key),
-                          unchanged=unchanged)
+                self.walk(
+                    item, additional, old_map.get(key, NO_OLD), key_path(path, key), unchanged=unchanged
+                )
 
-    def _evaluate(self, rule: JsonDict, value: Any, schema: JsonDict, old: Any, path: str,
-                  unchanged: bool, resource_root: bool) -> None:
+    def _evaluate(
+        self,
+        rule: JsonDict,
+        value: Any,
+        schema: JsonDict,
+        old: Any,
+        path: str,
+        unchanged: bool,
+        resource_root: bool,
+    ) -> None:
         compiled = compile_expression(rule["rule"])
         optional_old_self = bool(rule.get("optionalOldSelf"))
         if compiled.uses_old_self and old is NO_OLD and not optional_old_self:
@@ -293,8 +319,10 @@ def _eval_error_detail(error: CELEvalError, rule_text: str) -> str:
     if summary.startswith("undeclared reference"):
         raise CelRuleError(f"rule compile error: {rule_text!r}: {summary[:200]}") from error
     if cause is TypeError and "overload" in summary:
-        return ("'no such overload': call arguments did not match a supported operator, function or macro "
-                f"signature for rule: {rule_text}")
+        return (
+            "'no such overload': call arguments did not match a supported operator, function or macro "
+            f"signature for rule: {rule_text}"
+        )
     if summary.startswith("no such member in mapping: "):
         summary = "no such key: " + summary.removeprefix("no such member in mapping: ").strip("'")
     elif cause is ZeroDivisionError:

@@ -56,7 +56,7 @@ def _split(text: Any, separator: Any, limit: Any = -1) -> celtypes.ListType:
     if count == 0:
         return celtypes.ListType([])
     if sep == "":
-        parts = list(source) if count < 0 else [*source[: count - 1], source[count - 1:]] if source else []
+        parts = list(source) if count < 0 else [*source[: count - 1], source[count - 1 :]] if source else []
     else:
         parts = source.split(sep, count - 1 if count > 0 else -1)
     return celtypes.ListType([celtypes.StringType(part) for part in parts])
@@ -81,7 +81,7 @@ def _char_at(text: Any, index: Any) -> Any:
     source, position = _string(text), int(index)
     if position < 0 or position > len(source):
         return _index_error(position)
-    return celtypes.StringType(source[position:position + 1])
+    return celtypes.StringType(source[position : position + 1])
 
 
 def _index_of(haystack: Any, needle: Any, start: Any = 0) -> Any:

@@ -12,7 +12,6 @@ from leadergroup.sim.schema_prune import EMBEDDED_RESOURCE, additional_schema, f
 JsonDict = dict[str, Any]
 
 
-
 class CelRuleError(ValueError):
     """A rule kube-apiserver would have refused when the CRD was created (does not compile, bad fieldPath)."""
 
@@ -21,8 +20,13 @@ class CelRuleError(ValueError):
 VISIBLE_METADATA: Final = ("name", "generateName")
 
 
-def to_cel(value: Any, schema: JsonDict | None, *, resource_root: bool = False,
-           memo: dict[tuple[int, bool], Any] | None = None) -> Any:
+def to_cel(
+    value: Any,
+    schema: JsonDict | None,
+    *,
+    resource_root: bool = False,
+    memo: dict[tuple[int, bool], Any] | None = None,
+) -> Any:
     """Convert decoded JSON into celpy values, typed by the schema.
 
     Args:
@@ -65,8 +69,9 @@ def _string_to_cel(text: str, schema: JsonDict | None) -> Any:
     return celtypes.StringType(text)
 
 
-def _compound_to_cel(value: Any, schema: JsonDict | None, resource_root: bool,
-                     memo: dict[tuple[int, bool], Any] | None) -> Any:
+def _compound_to_cel(
+    value: Any, schema: JsonDict | None, resource_root: bool, memo: dict[tuple[int, bool], Any] | None
+) -> Any:
     if isinstance(value, list):
         items = schema.get("items") if schema else None
         return celtypes.ListType([to_cel(item, items, memo=memo) for item in value])
@@ -74,10 +79,13 @@ def _compound_to_cel(value: Any, schema: JsonDict | None, resource_root: bool,
     entries: dict[Any, Any] = {}
     for key, item in value.items():
         if restricted and key == "metadata" and isinstance(item, dict):
-            entries[celtypes.StringType(key)] = celtypes.MapType({
-                celtypes.StringType(name): celtypes.StringType(item[name])
-                for name in VISIBLE_METADATA if isinstance(item.get(name), str)
-            })
+            entries[celtypes.StringType(key)] = celtypes.MapType(
+                {
+                    celtypes.StringType(name): celtypes.StringType(item[name])
+                    for name in VISIBLE_METADATA
+                    if isinstance(item.get(name), str)
+                }
+            )
         else:
             entries[celtypes.StringType(key)] = to_cel(item, field_schema(schema, key), memo=memo)
     return celtypes.MapType(entries)
@@ -96,7 +104,7 @@ def _tokens(json_path: str) -> list[str]:
             end = position + 1
             while end < len(json_path) and not (json_path[end] == "'" and json_path[end - 1] != "\\"):
                 end += 1
-            tokens.append(json_path[position:end + 1])
+            tokens.append(json_path[position : end + 1])
             position = end + 1
         else:
             end = position
@@ -107,8 +115,17 @@ def _tokens(json_path: str) -> list[str]:
     return tokens
 
 
-_ESCAPES: Final = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-                   "'": "'", "\\": "\\"}
+_ESCAPES: Final = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "'": "'",
+    "\\": "\\",
+}
 
 
 def _unescaped(quoted: str) -> str:

@@ -136,8 +136,9 @@ _CHECKS: Final[dict[str, Callable[[str], bool]]] = {
     "creditcard": lambda text: _CREDIT_CARD.fullmatch(re.sub(r"\D", "", text)) is not None,
     "password": lambda text: True,
     "k8s-short-name": lambda text: len(text) <= 63 and re.fullmatch(_DNS_LABEL, text) is not None,
-    "k8s-long-name": lambda text: len(text) <= 253
-    and re.fullmatch(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", text) is not None,
+    "k8s-long-name": lambda text: (
+        len(text) <= 253 and re.fullmatch(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", text) is not None
+    ),
 }
 
 

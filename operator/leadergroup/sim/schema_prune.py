@@ -26,9 +26,21 @@ META_FIELDS: Final = frozenset({"apiVersion", "kind", "metadata"})
 # The JSON names of metav1.ObjectMeta: what survives the Go round trip of an embedded resource's metadata.
 OBJECT_META_FIELDS: Final = frozenset(
     {
-        "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-        "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
-        "ownerReferences", "finalizers", "managedFields",
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
     }
 )
 
@@ -142,8 +154,9 @@ def _skip_pruned(value: Any, schema: JsonDict | None, path: str, unknown: list[s
         return out
     if isinstance(value, list):
         items = schema.get("items")
-        return [_skip_pruned(item, items, index_path(path, index), unknown)
-                for index, item in enumerate(value)]
+        return [
+            _skip_pruned(item, items, index_path(path, index), unknown) for index, item in enumerate(value)
+        ]
     return value
 
 
