@@ -169,3 +169,9 @@ class TestErrors:
 @pytest.mark.parametrize(("returncode", "status"), [(0, 0), (3, 3), (-15, 143), (-9, 137)])
 def test_exit_status_is_shell_style(returncode: int, status: int) -> None:
     assert exit_status(returncode) == status
+
+
+def test_rejoin_is_the_default_and_exit_on_lost_turns_it_off() -> None:
+    base = ["-id=a", "-lease-lock-name=l", "-lease-lock-namespace=ns"]
+    assert parse_args(base, env={}).rejoin is True
+    assert parse_args([*base, "-exit-on-lost"], env={}).rejoin is False

@@ -48,6 +48,7 @@ class ElectorOptions:
     grace_period: float | None = None
     command: list[str] = field(default_factory=list)
     verbosity: int = 0
+    rejoin: bool = True
 
     @property
     def effective_grace_period(self) -> float:
@@ -88,6 +89,12 @@ def _parser(mode: Mode) -> _Parser:
     flag("retry-period", metavar="DURATION", help="e.g. 2s (default $RETRY_PERIOD_SECONDS, else 2s)")
     flag("leading-log", metavar="PATH", help="append JSON lines {event, id, t} when leading starts/stops")
     flag("v", dest="verbosity", metavar="LEVEL", type=int, default=0, help="log verbosity (4+: debug)")
+    flag(
+        "exit-on-lost",
+        dest="exit_on_lost",
+        action="store_true",
+        help="exit 0 when leadership is lost, as client-go's example does (default: rejoin the election)",
+    )
     if mode == "run":
         flag(
             "grace-period",
@@ -184,6 +191,7 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Ele
         grace_period=grace,
         command=command,
         verbosity=flags.verbosity,
+        rejoin=not flags.exit_on_lost,
     )
 
 

@@ -85,7 +85,7 @@ def build_elector(
         on_stopped_leading=stopped,
         on_new_leader=new_leader,
         release_on_cancel=True,
-        rejoin=True,
+        rejoin=options.rejoin,
     )
 
 
