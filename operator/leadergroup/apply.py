@@ -167,6 +167,7 @@ async def ensure(
     *,
     owner_uid: str,
     live: Mapping[str, Any] | None = None,
+    assume_absent: bool = False,
 ) -> Applied:
     """Make the server's copy of ``desired`` match it on the fields we manage.
 
@@ -175,6 +176,7 @@ async def ensure(
         desired: A built child (with namespace, labels and ownerReferences).
         owner_uid: The uid of the LeaderGroup that must own the child.
         live: The child as last seen, if the caller has it (saves a read); ``None`` reads it.
+        assume_absent: Try to create without reading first (a new group); a clash is judged as usual.
 
     Raises:
         NotOwnedError: an object of that name exists but this group does not own it.
@@ -184,7 +186,7 @@ async def ensure(
     resource = resource_for(dict(desired))
     metadata = desired["metadata"]
     namespace, name = metadata.get("namespace"), metadata["name"]
-    if live is None:
+    if live is None and not assume_absent:
         live = await _read(client, desired)
     if live is None:
         try:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,23 +25,20 @@ from leadergroup.kube.resources import LEASES, PODS
 logger = logging.getLogger(__name__)
 
 
-async def label_pods(client: KubeClient, pods: Iterable[Mapping[str, Any]], holder: str) -> int:
-    """Give each pod its role for ``holder``; returns how many pods were patched."""
-    patched = 0
-    for pod in pods:
-        metadata = pod.get("metadata") or {}
-        if metadata.get("deletionTimestamp"):
-            continue  # on its way out: its labels no longer matter
-        patch = get_pod_role_patch(pod, holder)
-        if patch is None:
-            continue
-        try:
-            await client.patch(PODS, metadata["name"], patch, metadata["namespace"])
-            patched += 1
-        except ApiError as error:
-            if not error.not_found:
-                raise
-    return patched
+async def label_pod(client: KubeClient, pod: Mapping[str, Any], holder: str) -> dict[str, Any] | None:
+    """Give a pod its role for ``holder``; returns the pod as patched, or None when nothing was written."""
+    metadata = pod.get("metadata") or {}
+    if metadata.get("deletionTimestamp"):
+        return None  # on its way out: its labels no longer matter
+    patch = get_pod_role_patch(pod, holder)
+    if patch is None:
+        return None
+    try:
+        return await client.patch(PODS, metadata["name"], patch, metadata["namespace"])
+    except ApiError as error:
+        if error.not_found:
+            return None
+        raise
 
 
 def _renewal_marks(lease: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -1,0 +1,138 @@
+"""What the operator remembers of each group between events (in memory, rebuilt after a restart)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadergroup import constants
+from leadergroup.model import LeaderGroup
+from leadergroup.status import DeploymentView, LeaseView, Stall
+
+GroupKey = tuple[str, str]  # (namespace, name)
+
+# How long a pod's watch events are ignored while waiting for the one that carries our own label patch.
+# Events are delivered in order, so the ones before it are older than the patch; judging them would patch
+# again. The limit only matters if a watch restart skipped that event.
+PATCH_ECHO_WAIT_SECONDS = 10.0
+
+
+class TransientError(Exception):
+    """The API server failed in a way worth retrying (throttled, unavailable, lost a race)."""
+
+
+def group_key_of_child(body: Mapping[str, Any]) -> GroupKey | None:
+    """The group a labelled child (or pod) belongs to, from its namespace and group label."""
+    metadata = body.get("metadata") or {}
+    group = (metadata.get("labels") or {}).get(constants.LABEL_GROUP)
+    namespace = metadata.get("namespace")
+    return (str(namespace), str(group)) if group and namespace else None
+
+
+@dataclass
+class PodView:
+    """The part of a pod the role labelling needs, and the echo of our last patch still to come."""
+
+    body: dict[str, Any]
+    awaiting: str | None = None
+    awaiting_since: float = 0.0
+
+    @classmethod
+    def of(cls, pod: Mapping[str, Any], awaiting: bool = False) -> PodView:
+        """Keep only what is needed: a real pod's metadata carries managedFields, often kilobytes."""
+        metadata = pod.get("metadata") or {}
+        kept = {
+            key: metadata[key]
+            for key in ("name", "namespace", "labels", "annotations", "deletionTimestamp", "resourceVersion")
+            if key in metadata
+        }
+        echo = str(metadata.get("resourceVersion")) if awaiting else None
+        return cls({"metadata": kept}, echo, time.monotonic() if awaiting else 0.0)
+
+    def is_stale(self, event: Mapping[str, Any]) -> bool:
+        """Whether the event predates our last patch; clears the wait once the patch's echo arrives."""
+        if self.awaiting is None:
+            return False
+        version = str((event.get("metadata") or {}).get("resourceVersion"))
+        if version == self.awaiting or time.monotonic() - self.awaiting_since > PATCH_ECHO_WAIT_SECONDS:
+            self.awaiting = None
+            return False
+        return True
+
+
+@dataclass
+class GroupCounters:
+    """Running totals the metrics endpoint reports (since this operator process started)."""
+
+    leader_changes: int = 0
+    leaderless_seconds: float = 0.0
+    leaderless_since: float | None = None  # monotonic
+    failover_releases: int = 0
+    reconciles: int = 0
+    reconcile_seconds: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def holder_seen(self, holder: str, now: float) -> None:
+        """Account for the Lease's holder as observed at ``now`` (monotonic)."""
+        if self.leaderless_since is not None:
+            self.leaderless_seconds += now - self.leaderless_since
+            self.leaderless_since = None
+        if not holder:
+            self.leaderless_since = now
+
+    def leaderless_total(self, now: float) -> float:
+        """Seconds without a holder, including the current leaderless stretch."""
+        current = now - self.leaderless_since if self.leaderless_since is not None else 0.0
+        return self.leaderless_seconds + current
+
+    def error(self, reason: str) -> None:
+        """Count a failed or stalled reconcile."""
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+
+
+@dataclass
+class GroupState:
+    """What the operator knows of one group between events."""
+
+    uid: str = ""
+    generation: int = 0
+    # The validated spec of the last reconcile; children are rebuilt from it (pure, cheap) when needed.
+    group: LeaderGroup | None = None
+    stall: Stall | None = None
+    lease: LeaseView | None = None
+    lease_body: dict[str, Any] | None = None
+    deployment: DeploymentView | None = None
+    status: dict[str, Any] | None = None
+    pods: dict[str, PodView] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    counters: GroupCounters = field(default_factory=GroupCounters)
+
+    @property
+    def known(self) -> bool:
+        """Whether a reconcile has run for this group since the operator started."""
+        return bool(self.uid)
+
+    @property
+    def replicas(self) -> int:
+        """Wanted replicas (the default until a valid spec was seen)."""
+        return self.group.spec.replicas if self.group else constants.DEFAULT_REPLICAS
+
+    @property
+    def failover(self) -> bool:
+        """Whether the Lease of a deleted holder pod is released."""
+        return self.group.spec.failover.release_on_holder_deletion if self.group else False
+
+    def see_lease(self, lease: Mapping[str, Any]) -> bool:
+        """Record the Lease as observed; whether what the status reports of it changed."""
+        self.lease_body = dict(lease)
+        view = LeaseView.of(lease)
+        if view == self.lease:
+            return False  # a renewal
+        if self.lease is None or view.holder != self.lease.holder:
+            self.counters.holder_seen(view.holder, time.monotonic())
+            self.counters.leader_changes += 1 if view.holder else 0
+        self.lease = view
+        return True
