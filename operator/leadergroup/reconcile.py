@@ -116,7 +116,8 @@ class GroupController:
                     state.see_lease(applied.object)
                 elif applied.kind == "Deployment":
                     state.deployment = DeploymentView.of(applied.object)
-            await self._remove_unwanted(group, {(c["kind"], c["metadata"]["name"]) for c in desired})
+            if not fresh:  # a new group has no children the spec no longer wants
+                await self._remove_unwanted(group, {(c["kind"], c["metadata"]["name"]) for c in desired})
         except NotOwnedError as error:
             return Stall("ChildNotOwned", str(error))
         except ApiError as error:

@@ -16,7 +16,7 @@ def test_quick_failover_bench_writes_its_report(tmp_path: Path) -> None:
         [sys.executable, str(REPO_ROOT / "bench" / "failover.py"), "--quick", "--output", str(output)],
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=150,
         cwd=REPO_ROOT,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -26,10 +26,15 @@ def test_quick_failover_bench_writes_its_report(tmp_path: Path) -> None:
     assert {(r["scenario"], r["timing"]["lease_duration"]) for r in report["results"]} == {
         ("graceful", 3.0),
         ("crash", 3.0),
+        ("holder-deleted, fast failover", 3.0),
+        ("holder-deleted, lease expiry", 3.0),
     }
+    assert isinstance(report["holder_deleted_speedup"], float)
+    assert report["holder_deleted_speedup"] > 0
     for result in report["results"]:
         assert result["rounds"] == len(result["samples"]) == 3
         assert all(isinstance(sample, float) and sample >= 0 for sample in result["samples"])
         assert result["min"] <= result["median"] <= result["p95"] <= result["max"]
         assert set(result["expected"]) == {"low", "high"}
     assert "graceful" in done.stdout and "crash" in done.stdout
+    assert "fast failover is" in done.stdout
