@@ -36,9 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from leadergroup import constants
+from leadergroup import constants, packaged
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.errors import ApiUnavailable
 from leadergroup.kube.resources import LEASES, Resource
@@ -120,16 +118,8 @@ def read_audit_log(path: Path, since: float, until: float) -> list[Request]:
 
 
 def project_crds() -> list[dict[str, Any]]:
-    """Every CustomResourceDefinition in ``crds/*.yaml``."""
-    documents: list[dict[str, Any]] = []
-    for path in sorted(CRD_DIR.glob("*.yaml")):
-        with path.open(encoding="utf-8") as stream:
-            documents.extend(
-                document
-                for document in yaml.safe_load_all(stream)
-                if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition"
-            )
-    return documents
+    """Every CustomResourceDefinition in ``crds/`` (shipped in the package through a link)."""
+    return packaged.crds()
 
 
 @dataclass

@@ -187,7 +187,7 @@ async def ensure(
     metadata = desired["metadata"]
     namespace, name = metadata.get("namespace"), metadata["name"]
     if live is None and not assume_absent:
-        live = await _read(client, desired)
+        live = await client.get_or_none(resource, name, namespace)
     if live is None:
         try:
             return Applied("created", await client.create(resource, desired, namespace))
@@ -204,16 +204,6 @@ async def ensure(
     # Carry the resourceVersion we judged: if the object changed meanwhile we get 409 and judge again.
     patch.setdefault("metadata", {})["resourceVersion"] = live["metadata"]["resourceVersion"]
     return Applied("patched", await client.patch(resource, name, patch, namespace))
-
-
-async def _read(client: KubeClient, desired: Mapping[str, Any]) -> dict[str, Any] | None:
-    metadata = desired["metadata"]
-    try:
-        return await client.get(resource_for(dict(desired)), metadata["name"], metadata.get("namespace"))
-    except ApiError as error:
-        if error.not_found:
-            return None
-        raise
 
 
 def _owner_names(body: Mapping[str, Any]) -> list[str]:

@@ -131,12 +131,9 @@ class GroupController:
             name = name_for(group.name)
             if (resource.kind, name) in wanted:
                 continue
-            try:
-                live = await self.client.get(resource, name, group.namespace)
-            except ApiError as error:
-                if error.not_found:
-                    continue
-                raise
+            live = await self.client.get_or_none(resource, name, group.namespace)
+            if live is None:
+                continue
             # Only what we own goes; a user's object of the same name stays.
             if is_owned_by(live, group.uid):
                 await self.client.delete(

@@ -45,15 +45,9 @@ async def start_group(client: KubeClient, cluster: Cluster, body: dict[str, Any]
     namespace, name = cluster.namespace, body["metadata"]["name"]
     await client.create(LEADERGROUPS, body, namespace)
 
-    async def deployment() -> dict[str, Any] | None:
-        try:
-            return await client.get(DEPLOYMENTS, name, namespace)
-        except ApiError as error:
-            if error.not_found:
-                return None
-            raise
-
-    found = await eventually(deployment, timeout=10, message="the Deployment")
+    found = await eventually(
+        lambda: client.get_or_none(DEPLOYMENTS, name, namespace), timeout=10, message="the Deployment"
+    )
     if cluster.emulator is not None:
         return await replicate(client, namespace, name)
     wanted = int(found["spec"]["replicas"])

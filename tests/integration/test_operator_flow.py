@@ -13,7 +13,7 @@ from tests.support.eventually import eventually
 from tests.support.operator_process import OperatorProcess
 
 from leadergroup import constants
-from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import (
     DEPLOYMENTS,
     LEADERGROUPS,
@@ -30,15 +30,6 @@ def sample(name: str, namespace: str) -> dict[str, Any]:
     body = yaml.safe_load((SAMPLES / name).read_text())
     body["metadata"]["namespace"] = namespace
     return dict(body)
-
-
-async def get_or_none(client: KubeClient, resource: Any, name: str, namespace: str) -> dict[str, Any] | None:
-    try:
-        return await client.get(resource, name, namespace)
-    except ApiError as error:
-        if error.not_found:
-            return None
-        raise
 
 
 def condition(group: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -71,11 +62,11 @@ async def test_seed_sample_end_to_end(
 
     async def children() -> dict[str, dict[str, Any]] | None:
         found = {
-            "ServiceAccount": await get_or_none(client, SERVICE_ACCOUNTS, name, namespace),
-            "Role": await get_or_none(client, ROLES, f"{name}-lease", namespace),
-            "RoleBinding": await get_or_none(client, ROLE_BINDINGS, f"{name}-lease", namespace),
-            "Lease": await get_or_none(client, LEASES, lock, namespace),
-            "Deployment": await get_or_none(client, DEPLOYMENTS, name, namespace),
+            "ServiceAccount": await client.get_or_none(SERVICE_ACCOUNTS, name, namespace),
+            "Role": await client.get_or_none(ROLES, f"{name}-lease", namespace),
+            "RoleBinding": await client.get_or_none(ROLE_BINDINGS, f"{name}-lease", namespace),
+            "Lease": await client.get_or_none(LEASES, lock, namespace),
+            "Deployment": await client.get_or_none(DEPLOYMENTS, name, namespace),
         }
         return found if all(found.values()) else None
 
@@ -117,7 +108,7 @@ async def test_seed_sample_end_to_end(
     await client.delete(DEPLOYMENTS, name, namespace)
 
     async def deployment_back() -> bool:
-        again = await get_or_none(client, DEPLOYMENTS, name, namespace)
+        again = await client.get_or_none(DEPLOYMENTS, name, namespace)
         return bool(again and again["metadata"]["uid"] != old_uid)
 
     await eventually(deployment_back, timeout=5, message="the Deployment is recreated")
@@ -166,7 +157,7 @@ async def test_unowned_child_is_left_alone_and_reported(
 
     async def recovered() -> bool:
         group = await client.get(LEADERGROUPS, "taken", namespace)
-        role = await get_or_none(client, ROLES, "taken-lease", namespace)
+        role = await client.get_or_none(ROLES, "taken-lease", namespace)
         return condition(group, "Stalled").get("status") == "False" and role is not None
 
     await eventually(recovered, timeout=10, message="the group recovers once the blocker is gone")
@@ -179,15 +170,15 @@ async def test_deleting_the_group_removes_its_children(
     namespace = cluster.namespace
     group = await client.create(LEADERGROUPS, sample("minimal.yaml", namespace), namespace)
     name = group["metadata"]["name"]
-    await eventually(lambda: get_or_none(client, DEPLOYMENTS, name, namespace), timeout=10)
+    await eventually(lambda: client.get_or_none(DEPLOYMENTS, name, namespace), timeout=10)
     await client.delete(LEADERGROUPS, name, namespace)
 
     async def gone() -> bool:
         return all(
             [
-                await get_or_none(client, DEPLOYMENTS, name, namespace) is None,
-                await get_or_none(client, SERVICE_ACCOUNTS, name, namespace) is None,
-                await get_or_none(client, ROLES, f"{name}-lease", namespace) is None,
+                await client.get_or_none(DEPLOYMENTS, name, namespace) is None,
+                await client.get_or_none(SERVICE_ACCOUNTS, name, namespace) is None,
+                await client.get_or_none(ROLES, f"{name}-lease", namespace) is None,
             ]
         )
 

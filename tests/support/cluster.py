@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-import yaml
 
+from leadergroup import packaged
 from leadergroup.sim import Emulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,17 +26,9 @@ REAL_CLUSTER_ENV = "LEADERGROUP_TEST_KUBECONFIG"
 ADMIN_TOKEN = "admin"
 
 
-def project_crds(directory: Path = CRD_DIR) -> list[dict[str, Any]]:
-    """Every CustomResourceDefinition document in ``crds/*.yaml``."""
-    documents: list[dict[str, Any]] = []
-    for path in sorted(directory.glob("*.yaml")):
-        with path.open(encoding="utf-8") as stream:
-            documents.extend(
-                document
-                for document in yaml.safe_load_all(stream)
-                if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition"
-            )
-    return documents
+def project_crds() -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition in ``crds/`` (shipped in the package through a link)."""
+    return packaged.crds()
 
 
 def real_cluster_kubeconfig() -> Path | None:

@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--liveness", metavar="URL", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("LEADERGROUP_METRICS_PORT") or 0) or None,
+        metavar="PORT",
+        help="serve Prometheus metrics on PORT (default: $LEADERGROUP_METRICS_PORT, else off)",
+    )
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log more")
     verbosity.add_argument("--debug", action="store_true", help="log everything")
@@ -152,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.kubeconfig:
         # Kopf's login and our client both read KUBECONFIG.
         os.environ["KUBECONFIG"] = str(Path(options.kubeconfig).resolve())
+    if options.metrics_port:
+        # Read by the startup handler, so that `kopf run -m leadergroup.handlers` honours it too.
+        os.environ["LEADERGROUP_METRICS_PORT"] = str(options.metrics_port)
     if options.peering_lifetime < 1:
         build_parser().error("--peering-lifetime must be at least 1")
     kopf.configure(verbose=options.verbose, debug=options.debug, quiet=options.quiet)

@@ -121,6 +121,17 @@ class KubeClient:
         """Read one object."""
         return await self.request("GET", resource.path(namespace, name, subresource))
 
+    async def get_or_none(
+        self, resource: Resource, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """Read one object; None when it (or its namespace) does not exist."""
+        try:
+            return await self.get(resource, name, namespace)
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+
     async def list(
         self,
         resource: Resource,
