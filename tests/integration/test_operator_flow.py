@@ -16,6 +16,7 @@ from leadergroup import constants
 from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import (
     DEPLOYMENTS,
+    EVENTS,
     LEADERGROUPS,
     LEASES,
     ROLE_BINDINGS,
@@ -102,6 +103,31 @@ async def test_seed_sample_end_to_end(
         return current.get("status", {}).get("holder") == "elector-7d4b9c-abcde"
 
     await eventually(holder_shown, timeout=5, message="status.holder follows the Lease")
+
+    async def leader_changed_event() -> dict[str, Any] | None:
+        events = (await client.list(EVENTS, namespace))["items"]
+        return next(
+            (
+                event
+                for event in events
+                if event["reason"] == "LeaderChanged" and event["involvedObject"].get("uid") == uid
+            ),
+            None,
+        )
+
+    event = await eventually(leader_changed_event, timeout=5, message="a LeaderChanged Event")
+    assert event["message"] == "Leader changed from (none) to elector-7d4b9c-abcde"
+    assert event["involvedObject"]["kind"] == "LeaderGroup"
+    assert event["type"] == "Normal"
+
+    # The Lease deleted by hand comes back empty (the electors own its spec; the operator only creates it).
+    await client.delete(LEASES, lock, namespace)
+
+    async def lease_back() -> dict[str, Any] | None:
+        lease = await client.get_or_none(LEASES, lock, namespace)
+        return lease if lease and not lease["spec"].get("holderIdentity") else None
+
+    await eventually(lease_back, timeout=5, message="the Lease is recreated empty")
 
     # The Deployment deleted by hand comes back.
     old_uid = created["Deployment"]["metadata"]["uid"]
