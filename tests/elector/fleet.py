@@ -83,7 +83,10 @@ class ElectorProcess:
 class Fleet:
     """Starts electors on one Lease of the cluster and keeps track of them."""
 
-    def __init__(self, cluster: Cluster, workdir: Path, lease_name: str = "fleet") -> None:
+    def __init__(
+        self, cluster: Cluster, workdir: Path, lease_name: str = "fleet", kubeconfig: Path | None = None
+    ) -> None:
+        self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.cluster = cluster
         self.workdir = workdir
         self.lease_name = lease_name
@@ -107,7 +110,7 @@ class Fleet:
             f"-id={identity}",
             f"-lease-lock-name={self.lease_name}",
             f"-lease-lock-namespace={self.cluster.namespace}",
-            f"-kubeconfig={self.cluster.kubeconfig}",
+            f"-kubeconfig={self.kubeconfig}",
             f"-leading-log={leading_log}",
             *TEST_TIMING,
             *flags,

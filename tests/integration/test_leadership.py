@@ -13,7 +13,9 @@ import yaml
 from tests.elector.fleet import Fleet, holder
 from tests.support.cluster import Cluster
 from tests.support.eventually import eventually
+from tests.support.identities import service_account_kubeconfig, service_account_user
 from tests.support.operator_process import OperatorProcess
+from tests.support.rbac import allowed, describe
 
 from leadergroup import constants
 from leadergroup.builders.leadership import DELETION_COST_ANNOTATION, LEADER_DELETION_COST
@@ -24,6 +26,7 @@ from leadergroup.kube.resources import (
     LEADERGROUPS,
     LEASES,
     PODS,
+    ROLES,
     SERVICES,
 )
 from leadergroup.leadership import release_dead_holder
@@ -113,7 +116,9 @@ async def test_deleting_the_holder_pod_hands_over(
     election = {"leaseDurationSeconds": 12, "renewDeadlineSeconds": 6, "retryPeriodSeconds": 1}
     body = group_body(namespace, "fast", election=election, failover={"releaseOnHolderDeletion": failover})
     pods = await start_group(client, cluster, body)
-    fleet = Fleet(cluster, tmp_path, lease_name="fast")
+    # The electors act as the group's ServiceAccount, with only the Role the operator gave it.
+    identity = await service_account_kubeconfig(cluster, client, "fast", tmp_path)
+    fleet = Fleet(cluster, tmp_path, lease_name="fast", kubeconfig=identity)
     timing = ("-lease-duration=12s", "-renew-deadline=6s", "-retry-period=1s")
     try:
         for pod in pods:
@@ -141,6 +146,13 @@ async def test_deleting_the_holder_pod_hands_over(
                 await asyncio.sleep(0.1)
     finally:
         fleet.close()
+    if cluster.emulator is not None:
+        role = await client.get(ROLES, "fast-lease", namespace)
+        user = service_account_user(namespace, "fast")
+        made = [r for r in cluster.emulator.requests if r.user == user]
+        assert made and all(r.resource == "leases" for r in made)
+        refused = [describe(r) for r in made if not allowed(r, role["rules"])]
+        assert refused == [], "elector requests the group's Role does not allow"
 
 
 async def test_conditional_release_never_overrides_a_renewal(cluster: Cluster, client: KubeClient) -> None:

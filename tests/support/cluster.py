@@ -7,6 +7,7 @@ project's CRDs are installed (``kubectl apply -f crds/``); each test then gets a
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -52,7 +53,10 @@ class Cluster:
         if self.emulator is None:
             return self.kubeconfig
         return self.emulator.write_kubeconfig(
-            self.workdir / f"kubeconfig-{token}", token=token, namespace=self.namespace
+            # The kubernetes loader splits paths on ":" (as in $KUBECONFIG): keep it out of the file name.
+            self.workdir / f"kubeconfig-{re.sub(r'[^A-Za-z0-9._-]', '_', token)}",
+            token=token,
+            namespace=self.namespace,
         )
 
 
