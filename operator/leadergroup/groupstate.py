@@ -33,34 +33,61 @@ def group_key_of_child(body: Mapping[str, Any]) -> GroupKey | None:
 
 
 @dataclass
+class Echo:
+    """Waits for the watch to deliver our own write, so that older events are not mistaken for news.
+
+    Events of one object arrive in order: those before the one carrying our write's resourceVersion
+    predate it. Judging them would undo or repeat the write. The wait ends on that event, or after
+    ``PATCH_ECHO_WAIT_SECONDS`` if a watch restart skipped it.
+    """
+
+    awaiting: str | None = None
+    since: float = 0.0
+
+    def expect(self, written: Mapping[str, Any]) -> None:
+        """Remember the resourceVersion our write produced."""
+        self.awaiting = str((written.get("metadata") or {}).get("resourceVersion"))
+        self.since = time.monotonic()
+
+    def is_stale(self, event: Mapping[str, Any]) -> bool:
+        """Whether the event predates our last write; ends the wait once the write's echo arrives."""
+        if self.awaiting is None:
+            return False
+        version = str((event.get("metadata") or {}).get("resourceVersion"))
+        if version == self.awaiting or time.monotonic() - self.since > PATCH_ECHO_WAIT_SECONDS:
+            self.awaiting = None
+            return False
+        return True
+
+
+@dataclass
 class PodView:
     """The part of a pod the role labelling needs, and the echo of our last patch still to come."""
 
     body: dict[str, Any]
-    awaiting: str | None = None
-    awaiting_since: float = 0.0
+    echo: Echo = field(default_factory=Echo)
 
     @classmethod
-    def of(cls, pod: Mapping[str, Any], awaiting: bool = False) -> PodView:
+    def of(cls, pod: Mapping[str, Any], written: bool = False) -> PodView:
         """Keep only what is needed: a real pod's metadata carries managedFields, often kilobytes."""
         metadata = pod.get("metadata") or {}
         kept = {
             key: metadata[key]
-            for key in ("name", "namespace", "labels", "annotations", "deletionTimestamp", "resourceVersion")
+            for key in (
+                "name",
+                "namespace",
+                "uid",
+                "labels",
+                "annotations",
+                "deletionTimestamp",
+                "resourceVersion",
+            )
             if key in metadata
         }
-        echo = str(metadata.get("resourceVersion")) if awaiting else None
-        return cls({"metadata": kept}, echo, time.monotonic() if awaiting else 0.0)
-
-    def is_stale(self, event: Mapping[str, Any]) -> bool:
-        """Whether the event predates our last patch; clears the wait once the patch's echo arrives."""
-        if self.awaiting is None:
-            return False
-        version = str((event.get("metadata") or {}).get("resourceVersion"))
-        if version == self.awaiting or time.monotonic() - self.awaiting_since > PATCH_ECHO_WAIT_SECONDS:
-            self.awaiting = None
-            return False
-        return True
+        view = cls({"metadata": kept})
+        if written:
+            view.echo.expect(pod)
+        return view
 
 
 @dataclass
@@ -106,6 +133,9 @@ class GroupState:
     lease_body: dict[str, Any] | None = None
     deployment: DeploymentView | None = None
     status: dict[str, Any] | None = None
+    status_echo: Echo = field(default_factory=Echo)
+    # resourceVersion of each child as we last wrote or judged it: its watch event needs no second look.
+    converged: dict[tuple[str, str], str] = field(default_factory=dict)
     pods: dict[str, PodView] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     counters: GroupCounters = field(default_factory=GroupCounters)
@@ -133,6 +163,7 @@ class GroupState:
             return False  # a renewal
         if self.lease is None or view.holder != self.lease.holder:
             self.counters.holder_seen(view.holder, time.monotonic())
-            self.counters.leader_changes += 1 if view.holder else 0
+            # The first observation after a start or a takeover is not a change.
+            self.counters.leader_changes += 1 if view.holder and self.lease is not None else 0
         self.lease = view
         return True

@@ -34,7 +34,9 @@ WATCHED_CHILDREN = (
 )
 # Retry delays for event handlers, which Kopf does not retry itself.
 EVENT_RETRY_DELAYS = (0.5, 2.0, 5.0)
-# How often a stalled group is looked at again (the user may have removed what blocked it).
+# How often a group stalled by the cluster (not by its spec) is looked at again: the user may have removed
+# the object that blocked it. A spec problem waits for the next spec change instead.
+RETRIED_STALLS = ("ChildNotOwned", "ChildRejected")
 STALLED_RETRY_INTERVAL = float(os.environ.get("LEADERGROUP_STALLED_RETRY_SECONDS", "30"))
 
 
@@ -120,29 +122,19 @@ async def reconcile_group(*, body: kopf.Body, reason: str, memo: kopf.Memo, **_:
     """Create or fix the group's children and publish its status."""
     try:
         # A new group has no children yet: create them without reading first (a read on 409 only).
-        await controller(memo).reconcile(body, fresh=reason == kopf.Reason.CREATE)
+        stall = await controller(memo).reconcile(body, fresh=reason == kopf.Reason.CREATE)
     except TransientError as error:
         raise kopf.TemporaryError(str(error), delay=2) from error
-
-
-def _stalled(*, name: str, namespace: str | None, memo: Any, **_: Any) -> bool:
-    return controller(memo).is_stalled((namespace or "", name))
-
-
-@kopf.timer(*LEADERGROUPS, interval=STALLED_RETRY_INTERVAL, when=_stalled)
-async def retry_stalled(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Look again at a stalled group: the user may have removed the object that blocked it."""
-    try:
-        await controller(memo).reconcile(body)
-    except TransientError as error:
-        raise kopf.TemporaryError(str(error), delay=STALLED_RETRY_INTERVAL) from error
+    if stall is not None and stall.reason in RETRIED_STALLS:
+        # Kopf's own retry, not a timer: @kopf.timer would put a finalizer on every stalled group (and
+        # block its deletion while the operator is down); retries also pause with Kopf peering.
+        raise kopf.TemporaryError(f"Stalled: {stall.message}", delay=STALLED_RETRY_INTERVAL)
 
 
 @kopf.on.event(*LEADERGROUPS)
-async def group_event(*, type: str, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """Forget a deleted group (its children go with it through their ownerReferences)."""
-    if type == "DELETED":
-        controller(memo).forget((namespace or "", name))
+async def group_event(*, type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Forget a deleted group; follow a group changed while this replica was paused (Kopf peering)."""
+    await controller(memo).observe_group(type, body)
 
 
 async def _with_retries(handle: Callable[[], Awaitable[None]], logger: logging.Logger | kopf.Logger) -> None:

@@ -56,7 +56,8 @@ class GroupCollector(Collector):
                 continue
             labels = [namespace, name]
             counters = state.counters
-            present.add_metric(labels, 1.0 if state.lease and state.lease.holder else 0.0)
+            if state.lease is not None:  # unknown until the Lease has been seen
+                present.add_metric(labels, 1.0 if state.lease.holder else 0.0)
             stalled.add_metric(labels, 1.0 if state.stall else 0.0)
             changes.add_metric(labels, counters.leader_changes)
             leaderless.add_metric(labels, counters.leaderless_total(now))

@@ -20,7 +20,7 @@ from leadergroup.builders import get_children
 from leadergroup.events import post_event
 from leadergroup.groupstate import GroupKey, GroupState, PodView, TransientError, group_key_of_child
 from leadergroup.kube import ApiError, KubeClient
-from leadergroup.kube.resources import DISRUPTION_BUDGETS, LEADERGROUPS, SERVICES, Resource
+from leadergroup.kube.resources import DISRUPTION_BUDGETS, LEADERGROUPS, PODS, SERVICES, Resource
 from leadergroup.leadership import label_pod, release_dead_holder
 from leadergroup.model import LeaderGroup, SpecError
 from leadergroup.status import (
@@ -109,7 +109,14 @@ class GroupController:
         desired = get_children(group)
         try:
             for child in desired:
+                if child["kind"] == "Lease" and state.lease_body and state.lease_body.get("spec"):
+                    # A Lease deleted by hand comes back with its last record: the holder renews it as
+                    # before, and no standby mistakes an empty Lease for a free one meanwhile.
+                    child = {**child, "spec": dict(state.lease_body["spec"])}
                 applied = await ensure(self.client, child, owner_uid=group.uid, assume_absent=fresh)
+                state.converged[(applied.kind, applied.name)] = str(
+                    applied.object["metadata"]["resourceVersion"]
+                )
                 if applied.action != "unchanged":
                     logger.info("%s %s/%s %s", applied.kind, group.namespace, applied.name, applied.action)
                 if applied.kind == "Lease":
@@ -160,12 +167,15 @@ class GroupController:
             return
         namespace, name = key
         try:
-            await self.client.patch(LEADERGROUPS, name, {"status": patch}, namespace, subresource="status")
+            written = await self.client.patch(
+                LEADERGROUPS, name, {"status": patch}, namespace, subresource="status"
+            )
         except ApiError as error:
             if error.not_found:
                 self.forget(key)
                 return
             raise TransientError(str(error)) from error
+        state.status_echo.expect(written)
         change = holder_change(state.status, new)
         state.status = new
         if change:
@@ -178,6 +188,32 @@ class GroupController:
                 reason="LeaderChanged",
                 message=message,
             )
+
+    async def observe_group(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """Keep the cached spec and status current with what the API server says.
+
+        Kopf runs the create/update/resume handlers only for changes it has not handled; a replica that
+        was paused (Kopf peering) while another one handled a change would otherwise keep acting on the
+        old spec, and diff its status writes against an old status.
+        """
+        metadata = body.get("metadata") or {}
+        key: GroupKey = (str(metadata.get("namespace")), str(metadata.get("name")))
+        if event_type == "DELETED":
+            self.forget(key)
+            return
+        state = self.groups.get(key)
+        if state is None or not state.known or state.uid != metadata.get("uid"):
+            return  # not reconciled yet by this replica: Kopf's create/resume handler will
+        async with state.lock:
+            if not state.status_echo.is_stale(body):
+                state.status = dict(body.get("status") or {})
+            generation = int(metadata.get("generation") or 0)
+            if generation != state.generation:
+                try:
+                    state.group = LeaderGroup.from_body(body)
+                except SpecError:
+                    return  # the update handler reports it
+                state.generation = generation
 
     async def observe_lease(self, event_type: str | None, lease: Mapping[str, Any]) -> None:
         """A labelled Lease changed: publish a new holder; recreate the Lease if it was deleted."""
@@ -201,25 +237,35 @@ class GroupController:
         key = group_key_of_child(pod)
         if key is None:
             return
-        state = self.state(key)
         name = str((pod.get("metadata") or {}).get("name"))
+        if event_type == "DELETED":
+            gone = self.groups.get(key)  # a deleted group's pods must not bring its state back
+            if gone is not None:
+                async with gone.lock:
+                    gone.pods.pop(name, None)
+                    await self._release_if_holder(gone, pod)
+            return
+        state = self.state(key)
         async with state.lock:
-            if event_type == "DELETED":
-                state.pods.pop(name, None)
-                await self._release_if_holder(state, name)
-                return
             known = state.pods.get(name)
-            if known is not None and known.is_stale(pod):
+            if known is not None and known.echo.is_stale(pod):
                 return
             state.pods[name] = PodView.of(pod)
             await self._label_pods(state, only=[name])
 
-    async def _release_if_holder(self, state: GroupState, pod_name: str) -> None:
+    async def _release_if_holder(self, state: GroupState, pod: Mapping[str, Any]) -> None:
+        metadata = pod.get("metadata") or {}
+        name = str(metadata.get("name"))
         observed = state.lease_body
-        if not (state.known and state.failover and observed and LeaseView.of(observed).holder == pod_name):
+        if not (state.known and state.failover and observed and LeaseView.of(observed).holder == name):
             return
         try:
-            released = await release_dead_holder(self.client, observed, pod_name)
+            # A pod that leaves the label selector comes as DELETED too, alive: only a pod gone from the
+            # API (or replaced by a namesake) proves that the holder's process is gone.
+            current = await self.client.get_or_none(PODS, name, str(metadata.get("namespace")))
+            if current is not None and current["metadata"].get("uid") == metadata.get("uid"):
+                return
+            released = await release_dead_holder(self.client, observed, name)
         except ApiError as error:
             raise TransientError(str(error)) from error
         state.counters.failover_releases += int(released)
@@ -236,7 +282,7 @@ class GroupController:
             except ApiError as error:
                 raise TransientError(str(error)) from error
             if patched is not None:
-                state.pods[name] = PodView.of(patched, awaiting=True)
+                state.pods[name] = PodView.of(patched, written=True)
 
     async def observe_deployment(self, event_type: str | None, deployment: Mapping[str, Any]) -> None:
         """A labelled Deployment changed: fix drift, publish readiness."""
@@ -253,7 +299,7 @@ class GroupController:
         await self.observe_child(event_type, deployment)
 
     async def observe_child(self, event_type: str | None, child: Mapping[str, Any]) -> None:
-        """A labelled child changed or went away: restore it if it drifted from what we want."""
+        """A labelled child changed or went away: reconcile the group if it drifted from what we want."""
         key = group_key_of_child(child)
         if key is None:
             return
@@ -263,20 +309,19 @@ class GroupController:
         if event_type == "DELETED":
             await self._refetch_and_reconcile(key)
             return
-        identity = (child.get("kind"), (child.get("metadata") or {}).get("name"))
+        metadata = child.get("metadata") or {}
+        identity = (str(child.get("kind")), str(metadata.get("name")))
+        if state.converged.get(identity) == str(metadata.get("resourceVersion")):
+            return  # the echo of our own write, or a version we judged already (server-normalised values)
         desired = next(
             (c for c in get_children(state.group) if (c["kind"], c["metadata"]["name"]) == identity), None
         )
         if desired is None or not drift_patch(desired, child):
+            state.converged[identity] = str(metadata.get("resourceVersion"))
             return
-        async with state.lock:
-            try:
-                applied = await ensure(self.client, desired, owner_uid=state.uid, live=child)
-            except ApiError as error:
-                if not error.conflict:
-                    raise TransientError(str(error)) from error
-                applied = await ensure(self.client, desired, owner_uid=state.uid)
-            logger.info("%s %s/%s restored after drift", applied.kind, key[0], applied.name)
+        # Heal from the group as the API server has it now, not from a cached spec.
+        logger.info("%s %s/%s drifted from the spec: reconciling", identity[0], key[0], identity[1])
+        await self._refetch_and_reconcile(key)
 
     async def _refetch_and_reconcile(self, key: GroupKey) -> None:
         namespace, name = key

@@ -59,17 +59,27 @@ class DeploymentView:
     replicas: int
     updated: int
     ready: int
+    # The Deployment controller gave up on the rollout (Progressing False, ProgressDeadlineExceeded).
+    rollout_failure: str | None = None
 
     @classmethod
     def of(cls, deployment: Mapping[str, Any]) -> DeploymentView:
         """Read a Deployment body."""
         status = deployment.get("status") or {}
+        conditions: list[Mapping[str, Any]] = status.get("conditions") or []
+        progressing: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Progressing"), {})
+        failed = (
+            progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded"
+        )
         return cls(
             generation=int(deployment.get("metadata", {}).get("generation") or 0),
             observed_generation=int(status.get("observedGeneration") or 0),
             replicas=int(status.get("replicas") or 0),
             updated=int(status.get("updatedReplicas") or 0),
             ready=int(status.get("readyReplicas") or 0),
+            rollout_failure=str(progressing.get("message") or "progress deadline exceeded")
+            if failed
+            else None,
         )
 
     def rolled_out(self, wanted: int) -> bool:
@@ -129,8 +139,11 @@ def _apply_lease(status: dict[str, Any], lease: LeaseView | None, now: datetime)
         acquired = parse_time(lease.acquire_time) if lease.holder else None
         changed_at = format_time(acquired or now)
         status["lastTransitionTime"] = changed_at
-        history = [*(status.get("recentTransitions") or []), {"holder": lease.holder, "time": changed_at}]
-        status["recentTransitions"] = history[-RECENT_TRANSITIONS_KEPT:]
+        if lease.holder:
+            # New holders only: a release between two holders is in leaderlessSince, and must not use up
+            # the history that Flapping is counted from.
+            history = [*(status.get("recentTransitions") or []), {"holder": lease.holder, "time": changed_at}]
+            status["recentTransitions"] = history[-RECENT_TRANSITIONS_KEPT:]
     if lease.holder:
         status.pop("leaderlessSince", None)
     elif not status.get("leaderlessSince"):
@@ -157,10 +170,14 @@ def _conditions(
     flaps = transitions_within(status, facts.flapping_window_seconds, now)
 
     wanted: list[tuple[str, bool, str, str]] = []
-    if facts.stall:
-        wanted.append(("Stalled", True, facts.stall.reason, facts.stall.message))
+    stall = facts.stall
+    if stall is None and deployment is not None and deployment.rollout_failure:
+        message = f"The Deployment's rollout failed: {deployment.rollout_failure}; fix the pod template"
+        stall = Stall("RolloutFailed", message)
+    if stall:
+        wanted.append(("Stalled", True, stall.reason, stall.message))
         wanted.append(("Reconciling", False, "Stalled", "Waiting for the spec or the cluster to be fixed"))
-        wanted.append(("Ready", False, facts.stall.reason, facts.stall.message))
+        wanted.append(("Ready", False, stall.reason, stall.message))
     else:
         wanted.append(("Stalled", False, "NoProblems", "Nothing blocks reconciliation"))
         if not rolled_out:

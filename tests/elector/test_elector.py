@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from tests.elector.conftest import LEASE, NAMESPACE, Harness
 
-from leadergroup.elector import LeaderElector, LeaseBackendError, ManualClock, MemoryLeaseStore
+from leadergroup.elector import (
+    ElectionTiming,
+    LeaderElector,
+    LeaseBackendError,
+    LeaseLock,
+    ManualClock,
+    MemoryLeaseStore,
+)
 from leadergroup.elector.clock import settle
 from leadergroup.elector.record import format_micro_time, parse_micro_time
 
@@ -364,9 +373,205 @@ class TestCallbacks:
 
 
 async def test_stop_before_run_returns_at_once(store: MemoryLeaseStore, clock: ManualClock) -> None:
-    from leadergroup.elector import LeaseLock
-
     elector = LeaderElector(LeaseLock(store, NAMESPACE, LEASE, "a"), clock=clock)
     elector.stop()
     await asyncio.wait_for(elector.run(), timeout=2)
     assert store.requests == []
+
+
+class SwitchableBackend:
+    """The shared store as seen by one candidate, whose connection to it can be cut."""
+
+    def __init__(self, store: MemoryLeaseStore, clock: ManualClock) -> None:
+        self.store = store
+        self.clock = clock
+        self.broken = False
+        self.calls: list[float] = []  # monotonic times of every call, answered or not
+
+    def _enter(self) -> None:
+        self.calls.append(self.clock.monotonic())
+        if self.broken:
+            raise LeaseBackendError("connection refused")
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._enter()
+        return await self.store.get(namespace, name)
+
+    async def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter()
+        return await self.store.create(namespace, body)
+
+    async def replace(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter()
+        return await self.store.replace(namespace, name, body)
+
+
+class TestGracefulStop:
+    """On stop the work is cancelled, but the Lease is renewed until it has returned (as while leading)."""
+
+    SLOW = ElectionTiming(15, 10, 2)
+    DRAIN = 30.0  # longer than the lease duration: a leader that stopped renewing would be replaced
+
+    def draining_work(self, clock: ManualClock, log: list[str]) -> Callable[[Any], Awaitable[None]]:
+        async def work(ctx: Any) -> None:
+            try:
+                await ctx.wait_ended()
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                log.append("cancelled")
+                await clock.sleep(self.DRAIN)
+                log.append("drained")
+                raise
+
+        return work
+
+    async def test_stop_renews_until_slow_work_has_returned_then_releases(
+        self, harness: Harness, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        log: list[str] = []
+        a = await harness.start("a", timing=self.SLOW, on_started_leading=self.draining_work(clock, log))
+        b = await harness.start("b", timing=self.SLOW)
+        await clock.advance(5)
+        a.stop()
+        await settle()
+        assert log == ["cancelled"]
+        stopped_at = clock.monotonic()
+        while "drained" not in log:
+            assert not leads(b), (
+                f"b leads {clock.monotonic() - stopped_at:.1f}s after a.stop() while a's work runs"
+            )
+            assert leads(a), "a holds the Lease while its work finishes"
+            assert harness.spec()["holderIdentity"] == "a"
+            await clock.advance(0.25)
+        assert clock.monotonic() - stopped_at == pytest.approx(self.DRAIN, abs=0.3)
+        assert not harness.tasks["a"].done() or harness.tasks["a"].exception() is None
+        await settle()
+        assert harness.tasks["a"].done() and harness.tasks["a"].exception() is None
+        assert harness.spec()["holderIdentity"] == "", "released once the work had returned"
+        assert harness.of("stopped", "a") == [("stopped", "a", None)]
+        released_at = clock.monotonic()
+        await harness.advance_until(lambda: b.is_leader, limit=5)
+        assert clock.monotonic() - released_at <= self.SLOW.max_poll_interval
+        assert harness.spec()["leaseTransitions"] == 1
+        assert "Failed to release" not in caplog.text
+
+    async def test_cancelling_run_is_a_stop_that_waits_for_the_work_too(
+        self, harness: Harness, clock: ManualClock
+    ) -> None:
+        log: list[str] = []
+        a = await harness.start("a", timing=self.SLOW, on_started_leading=self.draining_work(clock, log))
+        harness.tasks["a"].cancel()
+        await settle()
+        assert log == ["cancelled"]
+        await clock.advance(self.DRAIN - 1)
+        assert leads(a)
+        assert not harness.tasks["a"].done()
+        assert harness.spec()["holderIdentity"] == "a"
+        await clock.advance(1.5)
+        with pytest.raises(asyncio.CancelledError):
+            await harness.tasks["a"]
+        assert harness.spec()["holderIdentity"] == ""
+
+    async def test_work_ignoring_cancellation_loses_at_the_renew_deadline_and_is_no_co_leader(
+        self, harness: Harness, clock: ManualClock, store: MemoryLeaseStore, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        let_go = asyncio.Event()
+
+        async def stubborn(ctx: Any) -> None:
+            while not let_go.is_set():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await let_go.wait()
+
+        backend = SwitchableBackend(store, clock)
+        a = LeaderElector(
+            LeaseLock(backend, NAMESPACE, LEASE, "a"), self.SLOW, on_started_leading=stubborn, clock=clock
+        )
+        run_a = asyncio.create_task(a.run())
+        harness.tasks["a"] = run_a
+        await settle()
+        assert a.is_leader
+        b = await harness.start("b", timing=self.SLOW)
+        await clock.advance(3)
+        a.stop()
+        await clock.advance(7)  # a renews through its stop: the work has not returned
+        assert leads(a)
+        backend.broken = True  # and now a cannot reach the API server any more
+        deadline = a.renew_deadline_at
+        assert deadline is not None
+        while clock.monotonic() < deadline:
+            assert leads(a) and not leads(b)
+            await clock.advance(0.25)
+        assert not leads(a), "the renew deadline holds while stopping, whatever the work does"
+        calls_at_deadline = len(backend.calls)
+        await harness.advance_until(lambda: b.is_leader, limit=self.SLOW.lease_duration + 5)
+        # b could only take over a lease duration after a's last renewal; a had stepped down before.
+        assert clock.monotonic() >= deadline + (self.SLOW.lease_duration - self.SLOW.renew_deadline)
+        assert not leads(a)
+        await clock.advance(20)
+        assert leads(b) and not leads(a)
+        assert len(backend.calls) == calls_at_deadline, "a no longer touches the Lease once it has lost"
+        assert not run_a.done(), "its work still runs: run() has not returned"
+        # Once the work gives up, a ends without writing over b's Lease.
+        backend.broken = False
+        let_go.set()
+        await asyncio.wait_for(run_a, timeout=5)
+        assert harness.spec()["holderIdentity"] == "b"
+        assert "Failed to release" not in caplog.text
+
+
+class TestCallbackErrors:
+    """on_new_leader and on_stopped_leading are observers: their exceptions are logged and ignored."""
+
+    async def test_a_failing_on_stopped_leading_does_not_stop_the_release(
+        self, harness: Harness, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        def stopped() -> None:
+            raise RuntimeError("observer broke")
+
+        await harness.start("a", on_stopped_leading=stopped)
+        await harness.stop("a")
+        assert harness.tasks["a"].exception() is None
+        assert harness.spec()["holderIdentity"] == ""
+        assert "on_stopped_leading failed" in caplog.text
+
+    async def test_a_failing_on_stopped_leading_does_not_stop_the_rejoin(
+        self, harness: Harness, clock: ManualClock
+    ) -> None:
+        async def stopped() -> None:
+            raise RuntimeError("observer broke")
+
+        elector = await harness.start("a", on_stopped_leading=stopped)
+        harness.store.fail_next("replace", LeaseBackendError("503"), times=6)
+        harness.store.fail_next("get", LeaseBackendError("503"), times=6)
+        await harness.advance_until(lambda: not elector.is_leader, limit=3)
+        await harness.advance_until(lambda: elector.is_leader, limit=20)
+        assert elector.terms == 2
+        assert not harness.tasks["a"].done()
+
+    async def test_a_failing_on_new_leader_does_not_stop_the_election(
+        self, harness: Harness, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        def new_leader(holder: str) -> None:
+            raise RuntimeError("observer broke")
+
+        elector = await harness.start("a", on_new_leader=new_leader)
+        assert elector.is_leader
+        assert "on_new_leader failed" in caplog.text
+
+
+class TestLastRenewalFailed:
+    async def test_a_follower_finding_the_lease_held_has_no_failed_renewal(self, harness: Harness) -> None:
+        harness.store.put(NAMESPACE, foreign_lease(duration=3600))
+        elector = await harness.start("b")
+        await harness.clock.advance(10)
+        assert not elector.is_leader
+        assert elector.last_renewal_failed is False
+
+    async def test_set_by_a_failed_renewal_and_cleared_by_a_good_one(self, harness: Harness) -> None:
+        elector = await harness.start("a")
+        harness.store.fail_next("replace", LeaseBackendError("500"), times=1)
+        harness.store.fail_next("get", LeaseBackendError("500"), times=1)
+        await harness.clock.advance(1.0)
+        assert elector.is_leader and elector.last_renewal_failed
+        await harness.clock.advance(1.0)
+        assert elector.is_leader and not elector.last_renewal_failed

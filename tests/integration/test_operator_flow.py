@@ -120,14 +120,17 @@ async def test_seed_sample_end_to_end(
     assert event["involvedObject"]["kind"] == "LeaderGroup"
     assert event["type"] == "Normal"
 
-    # The Lease deleted by hand comes back empty (the electors own its spec; the operator only creates it).
+    # The Lease deleted by hand comes back with its last record: the holder keeps renewing it, and no
+    # standby takes an empty Lease while the holder still believes it leads.
+    old_lease_uid = (await client.get(LEASES, lock, namespace))["metadata"]["uid"]
     await client.delete(LEASES, lock, namespace)
 
     async def lease_back() -> dict[str, Any] | None:
         lease = await client.get_or_none(LEASES, lock, namespace)
-        return lease if lease and not lease["spec"].get("holderIdentity") else None
+        return lease if lease and lease["metadata"]["uid"] != old_lease_uid else None
 
-    await eventually(lease_back, timeout=5, message="the Lease is recreated empty")
+    recreated = await eventually(lease_back, timeout=5, message="the Lease is recreated")
+    assert recreated["spec"]["holderIdentity"] == "elector-7d4b9c-abcde"
 
     # The Deployment deleted by hand comes back.
     old_uid = created["Deployment"]["metadata"]["uid"]

@@ -7,6 +7,7 @@ replicas create their ``KopfPeering`` themselves, as the shipped cluster-wide on
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Iterator
@@ -188,3 +189,41 @@ async def test_a_priority_tie_is_resolved(
 
     await client.create(LEADERGROUPS, group_body("after-tie", namespace), namespace)
     await eventually(lambda: deployment_of(client, "after-tie", namespace), timeout=10, message="one works")
+
+
+async def test_a_resumed_replica_keeps_changes_made_while_it_was_paused(
+    cluster: Cluster, replicas: Replicas, client: KubeClient
+) -> None:
+    """A paused replica must not heal children back to the spec it saw before the pause."""
+    namespace = cluster.namespace
+    replicas.start("operator-b", "--priority", "100")
+    await eventually(lambda: _has_record(replicas, client, 1), timeout=10, message="b's keep-alive")
+    await client.create(LEADERGROUPS, group_body("kept", namespace), namespace)
+    await eventually(lambda: deployment_of(client, "kept", namespace), timeout=10, message="b reconciled")
+
+    replicas.start("operator-a", "--priority", "200")  # b pauses
+    await eventually(lambda: _has_record(replicas, client, 2), timeout=10, message="a's keep-alive")
+    await client.patch(LEADERGROUPS, "kept", {"spec": {"replicas": 1}}, namespace)
+
+    async def scaled(name: str = "kept") -> bool:
+        deployment = await deployment_of(client, name, namespace)
+        return bool(deployment and deployment["spec"]["replicas"] == 1)
+
+    await eventually(scaled, timeout=10, message="a applied the change")
+    assert not [
+        w for w in work_writes(cluster, "operator-b") if "/kept" in w and w.startswith("patch deploy")
+    ]
+
+    replicas.processes["operator-a"].kill()
+    # b resumes once a's record expires; a group created then proves that b works again.
+    await client.create(LEADERGROUPS, group_body("after-resume", namespace), namespace)
+    await eventually(
+        lambda: deployment_of(client, "after-resume", namespace), timeout=LIFETIME + 10, message="b resumed"
+    )
+    await eventually(lambda: "Resuming operations" in replicas.processes["operator-b"].log(), timeout=5)
+    # b has re-listed the children; the change made during its pause stands (and keeps standing).
+    for _ in range(20):
+        assert await scaled()
+        await asyncio.sleep(0.1)
+    deployments = [w for w in work_writes(cluster, "operator-b") if w.startswith("patch deployments/kept")]
+    assert deployments == [], f"b rolled the Deployment back: {deployments}"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
-from tests.sim.conftest import LEASES, WIDGETS, Api, lease, widget, widget_crd
+import pytest
+from tests.sim.conftest import CRD_PATH, LEASES, WIDGETS, Api, lease, widget, widget_crd
 
 from leadergroup.sim import Emulator
 from leadergroup.sim.objects import GENERATE_NAME_ALPHABET
@@ -107,16 +109,88 @@ async def test_put_replaces_and_keeps_identity(api: Api) -> None:
     assert int(updated["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
 
 
-async def test_put_without_resource_version_is_unconditional_for_builtins(api: Api) -> None:
-    await api.ok("POST", LEASES, lease("a"))
+async def test_put_without_resource_version_is_unconditional_for_most_builtins(api: Api) -> None:
+    configmaps = "/api/v1/namespaces/default/configmaps"
+    await api.ok("POST", configmaps, {"metadata": {"name": "c"}, "data": {"k": "1"}})
     await api.ok(
-        "PATCH",
-        f"{LEASES}/a",
-        {"spec": {"holderIdentity": "meanwhile"}},
-        content_type="application/merge-patch+json",
+        "PATCH", f"{configmaps}/c", {"data": {"k": "2"}}, content_type="application/merge-patch+json"
     )
-    updated = await api.ok("PUT", f"{LEASES}/a", lease("a", holder="blind"))
-    assert updated["spec"]["holderIdentity"] == "blind"
+    updated = await api.ok("PUT", f"{configmaps}/c", {"metadata": {"name": "c"}, "data": {"k": "blind"}})
+    assert updated["data"] == {"k": "blind"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (LEASES, lease("a")),
+        ("/apis/policy/v1/namespaces/default/poddisruptionbudgets", {"metadata": {"name": "a"}, "spec": {}}),
+    ],
+)
+async def test_put_without_resource_version_is_invalid_for_leases_and_pdbs(
+    api: Api, path: str, body: dict[str, Any]
+) -> None:
+    # Their strategies' AllowUnconditionalUpdate is false: a blind PUT must not overwrite a lease holder.
+    created = await api.ok("POST", path, body)
+    reply = await api.put(f"{path}/a", body)
+    assert reply.status == 422
+    assert reply.body["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "field": "metadata.resourceVersion",
+            "message": "Invalid value: 0x0: must be specified for an update",
+        }
+    ]
+    assert (await api.ok("GET", f"{path}/a"))["metadata"]["resourceVersion"] == created["metadata"][
+        "resourceVersion"
+    ]
+
+
+async def test_put_without_resource_version_is_invalid_for_crds(emulator: Emulator, api: Api) -> None:
+    crd = emulator.load_crds(widget_crd())[0]
+    del crd["metadata"]["resourceVersion"]
+    reply = await api.put(f"{CRD_PATH}/widgets.example.com", crd)
+    assert reply.status == 422
+    assert reply.body["details"]["causes"][0]["field"] == "metadata.resourceVersion"
+
+
+async def test_deletecollection_deletes_the_matching_objects(api: Api) -> None:
+    for name, app in (("a", "x"), ("b", "x"), ("c", "y")):
+        await api.ok("POST", LEASES, lease(name, labels={"app": app}))
+    reply = await api.delete(LEASES, params={"labelSelector": "app=x"})
+    assert reply.status == 200
+    assert sorted(item["metadata"]["name"] for item in reply.body["items"]) == ["a", "b"]
+    remaining = await api.ok("GET", LEASES)
+    assert [item["metadata"]["name"] for item in remaining["items"]] == ["c"]
+
+
+async def test_deletecollection_lists_its_targets_after_reading_the_body(
+    emulator: Emulator, api: Api
+) -> None:
+    # A slow body used to be awaited after the targets were listed: an object deleted meanwhile made the
+    # request fail with 404 halfway through.
+    await api.ok("POST", LEASES, lease("a"))
+    await api.ok("POST", LEASES, lease("b"))
+
+    async def slow_body() -> Any:
+        yield b'{"kind": "DeleteOptions",'
+        await asyncio.sleep(0.3)
+        yield b' "apiVersion": "v1"}'
+
+    async def delete_collection() -> Any:
+        async with api.session.delete(
+            api.base_url + LEASES,
+            data=slow_body(),
+            headers={"Content-Type": "application/json", "Authorization": "Bearer tester"},
+        ) as response:
+            return response.status, await response.json()
+
+    collection = asyncio.create_task(delete_collection())
+    await asyncio.sleep(0.1)
+    assert (await api.delete(f"{LEASES}/a")).status == 200
+    status, body = await collection
+    assert status == 200
+    assert [item["metadata"]["name"] for item in body["items"]] == ["b"]
+    assert (await api.ok("GET", LEASES))["items"] == []
 
 
 async def test_put_without_resource_version_is_invalid_for_custom_resources(

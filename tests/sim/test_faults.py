@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import aiohttp
+import pytest
 from tests.sim.conftest import LEASES, Api, lease
 
 from leadergroup.sim import Emulator
@@ -11,10 +13,10 @@ from leadergroup.sim import Emulator
 
 async def test_requests_are_logged_with_rbac_verbs_and_users(emulator: Emulator, api: Api) -> None:
     await api.ok("POST", LEASES, lease("a"))
-    await api.ok("GET", f"{LEASES}/a")
+    current = await api.ok("GET", f"{LEASES}/a")
     await api.ok("GET", LEASES)
     await api.ok("PATCH", f"{LEASES}/a", {"spec": {}}, content_type="application/merge-patch+json")
-    await api.ok("PUT", f"{LEASES}/a", lease("a"))
+    await api.ok("PUT", f"{LEASES}/a", {**lease("a"), "metadata": current["metadata"]})
     await api.ok("DELETE", f"{LEASES}/a")
     await api.ok("DELETE", LEASES)
     api.token = "elector-2"
@@ -69,7 +71,8 @@ async def test_conflict_fault_hits_the_next_matching_requests_only(emulator: Emu
     await api.ok("POST", LEASES, lease("a"))
     emulator.inject_fault(verb="update", resource="leases", status=409, times=2, name="a")
     before = await api.ok("GET", f"{LEASES}/a")
-    replies = [await api.put(f"{LEASES}/a", lease("a", holder="x")) for _ in range(3)]
+    update = {**lease("a", holder="x"), "metadata": before["metadata"]}
+    replies = [await api.put(f"{LEASES}/a", update) for _ in range(3)]
     assert [reply.status for reply in replies] == [409, 409, 200]
     assert replies[0].body["reason"] == "Conflict" and replies[0].body["kind"] == "Status"
     after = await api.ok("GET", f"{LEASES}/a")
@@ -107,6 +110,37 @@ async def test_delay_fault_slows_then_serves(emulator: Emulator, api: Api) -> No
     started = time.monotonic()
     await api.get(f"{LEASES}/a")
     assert time.monotonic() - started < 0.3
+
+
+async def test_delay_after_commits_then_answers_late(emulator: Emulator, api: Api) -> None:
+    created = await api.ok("POST", LEASES, lease("a"))
+    emulator.inject_fault(verb="update", resource="leases", status=None, delay_after=2.0, times=1)
+    update = {**lease("a", holder="me"), "metadata": {"name": "a", **created["metadata"]}}
+    timeout = aiohttp.ClientTimeout(total=0.3)
+    with pytest.raises(TimeoutError):
+        async with api.session.put(
+            api.base_url + f"{LEASES}/a",
+            json=update,
+            headers={"Authorization": "Bearer tester"},
+            timeout=timeout,
+        ):
+            pass
+    # The client gave up, yet the write is in: the ambiguous outcome a retry loop must handle.
+    current = await api.ok("GET", f"{LEASES}/a")
+    assert current["spec"]["holderIdentity"] == "me"
+    assert [record.status for record in emulator.requests if record.verb == "update"] == [200]
+
+
+async def test_delay_after_holds_the_response_back(emulator: Emulator, api: Api) -> None:
+    emulator.inject_fault(verb="create", resource="leases", status=None, delay_after=0.3, times=1)
+    started = time.monotonic()
+    assert (await api.post(LEASES, lease("a"))).status == 201
+    assert time.monotonic() - started >= 0.3
+
+
+def test_delay_after_with_a_status_is_refused(emulator: Emulator) -> None:
+    with pytest.raises(ValueError, match="status=None"):
+        emulator.inject_fault(verb="update", resource="leases", status=409, delay_after=1.0)
 
 
 async def test_clear_faults(emulator: Emulator, api: Api) -> None:

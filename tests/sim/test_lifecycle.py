@@ -122,3 +122,69 @@ async def test_finalizer_on_dependent_is_respected_by_gc(api: Api) -> None:
         return bool(child["metadata"].get("deletionTimestamp"))
 
     await eventually(marked, timeout=1, message="the dependent is being deleted")
+
+
+async def gc_settled(emulator: Emulator) -> None:
+    # A (wrong) collection would happen within a few sweeps.
+    await asyncio.sleep(emulator.api.gc.delay * 4)
+
+
+async def test_owner_in_another_namespace_does_not_keep_a_dependent(emulator: Emulator, api: Api) -> None:
+    # Owners resolve in the dependent's namespace: a reference to an object elsewhere dangles.
+    elsewhere = await api.ok(
+        "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", lease("owner")
+    )
+    await api.ok("POST", CONFIGMAPS, {"metadata": {"name": "child", "ownerReferences": owned_by(elsewhere)}})
+
+    async def collected() -> bool:
+        return (await api.get(f"{CONFIGMAPS}/child")).status == 404
+
+    await eventually(collected, timeout=1, message="a dependent of a cross-namespace owner is collected")
+
+
+async def test_right_uid_but_wrong_name_or_kind_dangles(emulator: Emulator, api: Api) -> None:
+    owner = await api.ok("POST", LEASES, lease("owner"))
+    wrong_name = owned_by(owner)[0] | {"name": "someone-else"}
+    wrong_kind = owned_by(owner)[0] | {"apiVersion": "v1", "kind": "ConfigMap"}
+    await api.ok("POST", CONFIGMAPS, {"metadata": {"name": "by-name", "ownerReferences": [wrong_name]}})
+    await api.ok("POST", CONFIGMAPS, {"metadata": {"name": "by-kind", "ownerReferences": [wrong_kind]}})
+
+    async def collected() -> bool:
+        gone = [(await api.get(f"{CONFIGMAPS}/{name}")).status == 404 for name in ("by-name", "by-kind")]
+        return all(gone)
+
+    await eventually(collected, timeout=1, message="references that do not resolve to the uid are dangling")
+
+
+async def test_owner_recreated_under_the_same_name_does_not_keep_a_dependent(api: Api) -> None:
+    owner = await api.ok("POST", LEASES, lease("owner"))
+    await api.ok("POST", CONFIGMAPS, {"metadata": {"name": "child", "ownerReferences": owned_by(owner)}})
+    await api.ok("DELETE", f"{LEASES}/owner")
+    await api.ok("POST", LEASES, lease("owner"))  # same name, new uid
+
+    async def collected() -> bool:
+        return (await api.get(f"{CONFIGMAPS}/child")).status == 404
+
+    await eventually(collected, timeout=1, message="the new owner has another uid")
+
+
+async def test_cluster_scoped_owner_of_a_namespaced_dependent(emulator: Emulator, api: Api) -> None:
+    namespace = await api.ok("GET", "/api/v1/namespaces/default")
+    await api.ok("POST", CONFIGMAPS, {"metadata": {"name": "child", "ownerReferences": owned_by(namespace)}})
+    await gc_settled(emulator)
+    assert (await api.get(f"{CONFIGMAPS}/child")).status == 200
+
+
+async def test_unresolvable_references_are_left_alone(emulator: Emulator, api: Api) -> None:
+    # kube cannot tell whether these owners exist, so it never deletes the dependent.
+    unknown_kind = {"apiVersion": "example.com/v1", "kind": "Nothing", "name": "x", "uid": "1"}
+    await api.ok("POST", CONFIGMAPS, {"metadata": {"name": "unknown", "ownerReferences": [unknown_kind]}})
+    namespaced_owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1"}
+    await api.ok(
+        "POST",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        {"metadata": {"name": "role", "ownerReferences": [namespaced_owner]}},
+    )
+    await gc_settled(emulator)
+    assert (await api.get(f"{CONFIGMAPS}/unknown")).status == 200
+    assert (await api.get("/apis/rbac.authorization.k8s.io/v1/clusterroles/role")).status == 200

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.sim.conftest import LEASES, Api, lease
+from tests.sim.conftest import LEASES, WIDGETS, Api, lease, widget, widget_crd
 
+from leadergroup.sim import Emulator
 from leadergroup.sim.patch import merge_patch, strategic_merge_patch
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
@@ -125,4 +126,24 @@ async def test_server_side_apply_is_refused_with_415(api: Api) -> None:
 async def test_unknown_patch_type_is_415(api: Api) -> None:
     await api.ok("POST", LEASES, lease("a"))
     reply = await api.patch(f"{LEASES}/a", {"spec": {}}, content_type="text/plain")
+    assert reply.status == 415
+
+
+async def test_strategic_merge_patch_of_a_custom_resource_is_415(emulator: Emulator, api: Api) -> None:
+    # Custom resources have no Go types to take merge keys from: kube accepts only JSON, merge and apply.
+    emulator.load_crds(widget_crd())
+    created = await api.ok("POST", WIDGETS, widget("w"))
+    reply = await api.patch(
+        f"{WIDGETS}/w", {"spec": {"size": 2}}, content_type="application/strategic-merge-patch+json"
+    )
+    assert reply.status == 415 and reply.body["reason"] == "UnsupportedMediaType"
+    assert reply.body["message"].startswith(
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    )
+    assert (await api.ok("GET", f"{WIDGETS}/w"))["metadata"]["resourceVersion"] == created["metadata"][
+        "resourceVersion"
+    ]
+    # Checked before the object is looked up, as kube does.
+    reply = await api.patch(f"{WIDGETS}/none", {}, content_type="application/strategic-merge-patch+json")
     assert reply.status == 415

@@ -41,7 +41,7 @@ def test_label_selector_semantics(selector: str, labels: dict[str, str], expecte
     assert compile_selectors(selector, None)(labelled(**labels)) is expected
 
 
-@pytest.mark.parametrize("selector", ["a in (1", "a=1=2", "=x", "a in"])
+@pytest.mark.parametrize("selector", ["a in (1", "a=1=2", "=x", "a in", "a in ()", "a notin ( )"])
 def test_bad_label_selectors_are_400(selector: str) -> None:
     with pytest.raises(ApiError) as caught:
         parse_label_selector(selector)
@@ -120,3 +120,9 @@ async def test_pod_field_selectors_over_http(api: Api) -> None:
         )
     listed = await api.ok("GET", pods, params={"fieldSelector": "spec.nodeName=node-2,status.phase=Pending"})
     assert [item["metadata"]["name"] for item in listed["items"]] == ["p2"]
+
+
+async def test_empty_set_selector_is_400_over_http(api: Api) -> None:
+    reply = await api.get("/api/v1/namespaces/default/configmaps", params={"labelSelector": "a in ()"})
+    assert reply.status == 400
+    assert "values set can't be empty" in reply.body["message"]

@@ -10,6 +10,7 @@ import pytest
 from tests.sim.conftest import LEASES, Api, lease, watches_started
 
 from leadergroup.sim import Emulator
+from leadergroup.sim import watch as watch_module
 
 ALL_LEASES = "/apis/coordination.k8s.io/v1/leases"
 
@@ -207,3 +208,45 @@ async def test_stopping_the_emulator_ends_open_watches() -> None:
         await asyncio.to_thread(emulator.stop)
         assert await asyncio.wait_for(watching, 5) == []
         assert time.monotonic() - started < 5
+
+
+async def test_watch_from_a_future_resource_version_times_out(
+    emulator: Emulator, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kube's watch cache waits briefly for the resourceVersion, then ends the watch with a Timeout.
+    monkeypatch.setattr(watch_module, "TOO_LARGE_RESOURCE_VERSION_WAIT", 0.2)
+    created = await api.ok("POST", LEASES, lease("a"))
+    current = int(created["metadata"]["resourceVersion"])
+    events = await api.watch_events(LEASES, {"resourceVersion": str(current + 100)})
+    assert events == [
+        {
+            "type": "ERROR",
+            "object": {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": f"Timeout: Too large resource version: {current + 100}, current: {current}",
+                "reason": "Timeout",
+                "details": {
+                    "causes": [
+                        {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+                    ],
+                    "retryAfterSeconds": 1,
+                },
+                "code": 504,
+            },
+        }
+    ]
+
+
+async def test_watch_from_a_resource_version_reached_while_waiting_proceeds(
+    emulator: Emulator, api: Api
+) -> None:
+    created = await api.ok("POST", LEASES, lease("a"))
+    future = str(int(created["metadata"]["resourceVersion"]) + 1)
+    watch = asyncio.create_task(api.watch_events(LEASES, {"resourceVersion": future}, count=1))
+    await watches_started(emulator)
+    await api.ok("POST", LEASES, lease("b"))  # reaches `future`: not delivered, it is not after it
+    await api.ok("POST", LEASES, lease("c"))
+    assert summary(await watch) == [("ADDED", "c")]

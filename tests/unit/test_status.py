@@ -146,3 +146,46 @@ class TestHolderChange:
     def test_change_reported_once(self) -> None:
         assert holder_change({"holder": "a"}, {"holder": "b"}) == ("a", "b")
         assert holder_change({"holder": "b"}, {"holder": "b"}) is None
+
+
+class TestRolloutFailure:
+    def test_progress_deadline_exceeded_stalls_the_group(self) -> None:
+        deployment = {
+            "metadata": {"generation": 2},
+            "status": {
+                "observedGeneration": 2,
+                "replicas": 3,
+                "updatedReplicas": 1,
+                "readyReplicas": 1,
+                "conditions": [
+                    {
+                        "type": "Progressing",
+                        "status": "False",
+                        "reason": "ProgressDeadlineExceeded",
+                        "message": 'ReplicaSet "g-5c" has timed out progressing.',
+                    }
+                ],
+            },
+        }
+        status = next_status({}, facts(deployment=DeploymentView.of(deployment)), NOW)
+        stalled = condition(status, "Stalled")
+        assert stalled["status"] == "True"
+        assert stalled["reason"] == "RolloutFailed"
+        assert "timed out progressing" in stalled["message"]
+        assert condition(status, "Reconciling")["status"] == "False"
+
+    def test_a_rollout_in_progress_is_not_a_failure(self) -> None:
+        progressing = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
+        deployment = {"metadata": {"generation": 1}, "status": {"conditions": [progressing]}}
+        assert DeploymentView.of(deployment).rollout_failure is None
+
+
+class TestHistoryCountsNewHolders:
+    def test_releases_do_not_use_up_the_history(self) -> None:
+        status: dict[str, Any] = {}
+        for index in range(6):
+            status = next_status(status, facts(lease=LeaseView(f"pod-{index}", index)), NOW)
+            status = next_status(status, facts(lease=LeaseView("", index)), NOW)
+        holders = [entry["holder"] for entry in status["recentTransitions"]]
+        assert holders == [f"pod-{index}" for index in range(6)]
+        assert condition(status, "Flapping")["status"] == "True"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from leadergroup import constants
 from leadergroup.demo.processes import Children
+from leadergroup.elector.record import InvalidMicroTimeError, parse_micro_time
 from leadergroup.kube import ApiError, KubeClient, Resource
 from leadergroup.kube.resources import (
     DEPLOYMENTS,
@@ -25,6 +27,8 @@ from leadergroup.kube.resources import (
 )
 
 CHILD_KINDS = (SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS, LEASES, DEPLOYMENTS, SERVICES, DISRUPTION_BUDGETS)
+# What the operator creates for the demo's group (the Service and the budget are optional children).
+EXPECTED_CHILDREN = ("ServiceAccount", "Role", "RoleBinding", "Lease", "Deployment")
 EVENTS_SHOWN = 5
 # Children change rarely, the Lease every RP seconds: listing seven kinds on every poll is wasted load.
 CHILDREN_REFRESH_SECONDS = 2.0
@@ -113,22 +117,53 @@ def group_status(group: dict[str, Any]) -> GroupStatus:
     )
 
 
+def has_expected_children(children: Iterable[str]) -> bool:
+    """Whether ``Kind/name`` entries cover every kind in :data:`EXPECTED_CHILDREN`."""
+    kinds = {child.split("/", 1)[0] for child in children}
+    return all(kind in kinds for kind in EXPECTED_CHILDREN)
+
+
+def _moment(stamp: str) -> datetime.datetime | None:
+    try:
+        return parse_micro_time(stamp)
+    except InvalidMicroTimeError:
+        return None
+
+
 def clock_time(stamp: str) -> str:
     """``HH:MM:SS`` (local time) of an RFC 3339 stamp, with milliseconds when it has a fraction."""
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone()
-    except ValueError:
+    moment = _moment(stamp)
+    if moment is None:
         return stamp or "-"
-    return moment.strftime("%H:%M:%S.%f")[:-3] if "." in stamp else moment.strftime("%H:%M:%S")
+    local = moment.astimezone()
+    return local.strftime("%H:%M:%S.%f")[:-3] if "." in stamp else local.strftime("%H:%M:%S")
 
 
 def seconds_ago(stamp: str) -> float | None:
     """How long ago an RFC 3339 stamp was, by this machine's clock."""
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max(0.0, time.time() - moment.timestamp())
+    moment = _moment(stamp)
+    return None if moment is None else max(0.0, time.time() - moment.timestamp())
+
+
+def _event_stamp(item: dict[str, Any]) -> str:
+    metadata = item.get("metadata") or {}
+    return str(item.get("lastTimestamp") or item.get("eventTime") or metadata.get("creationTimestamp") or "")
+
+
+def latest_events(items: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The ``count`` most recent Events, oldest first.
+
+    By resourceVersion when every one is a number (its order is the order of writes, as on every API
+    server we know of, and it breaks ties between Events of the same second); otherwise, as the API
+    says resourceVersions are opaque, by their timestamps.
+    """
+    versions = [str((item.get("metadata") or {}).get("resourceVersion", "")) for item in items]
+    if all(version.isdigit() for version in versions):
+        ordered = sorted(items, key=lambda item: int(item["metadata"]["resourceVersion"]))
+    else:
+        oldest = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+        ordered = sorted(items, key=lambda item: _moment(_event_stamp(item)) or oldest)
+    return ordered[-count:] if count else []
 
 
 class Observer:
@@ -164,7 +199,7 @@ class Observer:
         names: list[str] = []
         for kind, items in zip(CHILD_KINDS, listed, strict=True):
             names.extend(f"{kind.kind}/{item['metadata']['name']}" for item in items or [])
-        if len(names) < 5:
+        if not has_expected_children(names):
             self._children_listed_at = float("-inf")  # still being created: look again next time
         else:
             self._children_listed_at = time.monotonic()
@@ -201,19 +236,11 @@ class Observer:
             if (item.get("involvedObject") or {}).get("kind") == constants.KIND
             and (item.get("involvedObject") or {}).get("name") == self.group
         ]
-
-        def stamp(item: dict[str, Any]) -> str:
-            return str(
-                item.get("lastTimestamp")
-                or item.get("eventTime")
-                or item["metadata"].get("creationTimestamp")
-                or ""
-            )
-
-        ours.sort(key=lambda item: (stamp(item), item["metadata"].get("resourceVersion", "")))
         return tuple(
-            EventLine(clock_time(stamp(item)), str(item.get("reason", "")), str(item.get("message", "")))
-            for item in ours[-EVENTS_SHOWN:]
+            EventLine(
+                clock_time(_event_stamp(item)), str(item.get("reason", "")), str(item.get("message", ""))
+            )
+            for item in latest_events(ours, EVENTS_SHOWN)
         )
 
     def _electors(self, roles: dict[str, str]) -> tuple[ElectorState, ...]:

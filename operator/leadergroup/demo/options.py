@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leadergroup import constants
-from leadergroup.elector.timing import InvalidTimingError, validate_timing
+from leadergroup.elector.timing import ElectionTiming, InvalidTimingError, validate_timing
 
 MAX_REPLICAS = 20  # each replica is a local Python process
 
@@ -23,14 +23,14 @@ class Timings:
     retry_period: int = constants.DEFAULT_RETRY_PERIOD
 
     @property
-    def poll_bound(self) -> float:
-        """Longest gap between two tries of a candidate: RP·(1 + JitterFactor) = 2.2·RP."""
-        return (1 + constants.JITTER_FACTOR) * self.retry_period
+    def election(self) -> ElectionTiming:
+        """The same timings as the elector uses them (its ``max_poll_interval`` is the 2.2·RP bound)."""
+        return ElectionTiming(self.lease_duration, self.renew_deadline, self.retry_period)
 
     @property
     def expiry_bound(self) -> float:
         """Longest takeover after the last renewal a candidate saw: LD, then its next try (LD + 2.2·RP)."""
-        return self.lease_duration + self.poll_bound
+        return self.lease_duration + self.election.max_poll_interval
 
     @property
     def crash_bound(self) -> float:
@@ -40,7 +40,7 @@ class Timings:
         leader's last renewal up to 2.2·RP after it was written, i.e. after the crash; LD + 2.2·RP holds
         from that moment, not from the kill.
         """
-        return self.expiry_bound + self.poll_bound
+        return self.expiry_bound + self.election.max_poll_interval
 
     def describe(self) -> str:
         """``15/10/2``."""

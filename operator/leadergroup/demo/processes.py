@@ -3,6 +3,8 @@
 Children stay in the demo's process group, so a Ctrl-C in the terminal reaches them too (an elector then
 releases the Lease, the operator stops), and whoever runs the demo can end the whole group at once.
 :meth:`Children.stop_all` is called from ``finally`` blocks and is idempotent: nothing is left behind.
+If the demo is killed outright (SIGKILL, no ``finally``), the kernel kills its children (parent-death
+signal); they would otherwise poll an API server that died with the demo, forever.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leadergroup.demo.options import Timings
+from leadergroup.procutil import parent_death_signal
 
 # Env the operator injects into pods; a developer's shell may carry it, and the electors would read it.
 _POD_ENV_PREFIXES = ("POD_", "LEASE_", "RENEW_DEADLINE", "RETRY_PERIOD")
@@ -95,8 +98,14 @@ class Children:
     def _spawn(self, name: str, argv: list[str], leading_log: Path | None = None) -> Child:
         log = self.workdir / f"{name}.log"
         with log.open("ab") as stream:
+            # Spawned from the main thread: the parent-death signal fires when the forking thread exits.
             process = subprocess.Popen(
-                argv, stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_child_env()
+                argv,
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=_child_env(),
+                preexec_fn=parent_death_signal(os.getpid()),
             )
         return Child(name, process, log, leading_log)
 
@@ -118,19 +127,27 @@ class Children:
         self.operator = self._spawn("operator", argv)
         return self.operator
 
+    def check_operator(self) -> None:
+        """Raise if the operator process has exited (a process poll only: no I/O, cheap on the event loop).
+
+        Raises:
+            ChildFailed: the operator exited.
+        """
+        if self.operator is not None and not self.operator.alive:
+            raise ChildFailed(
+                f"the operator exited with status {self.operator.process.returncode}:\n"
+                f"{self.operator.log_tail()}"
+            )
+
     def operator_alive(self) -> bool:
-        """Whether the operator answers its liveness probe (Kopf is up and watching).
+        """Whether the operator answers its liveness probe (Kopf is up and watching); blocks up to 1 s.
 
         Raises:
             ChildFailed: the operator exited.
         """
         if self.operator is None:
             return False
-        if not self.operator.alive:
-            raise ChildFailed(
-                f"the operator exited with status {self.operator.process.returncode}:\n"
-                f"{self.operator.log_tail()}"
-            )
+        self.check_operator()
         try:
             url = f"http://127.0.0.1:{self._liveness_port}/healthz"
             with urllib.request.urlopen(url, timeout=1):

@@ -75,12 +75,6 @@ class ManualClock:
         heapq.heappush(self._sleepers, (self._monotonic + seconds, next(self._order), future))
         await future
 
-    @property
-    def next_wakeup(self) -> float | None:
-        """The monotonic time of the earliest pending sleeper."""
-        self._drop_cancelled()
-        return self._sleepers[0][0] if self._sleepers else None
-
     def jump(self, seconds: float) -> None:
         """Move both clocks without waking anyone, as if the event loop had been starved that long."""
         self._move_to(self._monotonic + seconds)

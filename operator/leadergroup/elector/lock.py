@@ -76,10 +76,6 @@ class LeaseLock:
         """Whether an update can be attempted (a Lease has been read or written)."""
         return self._lease is not None
 
-    def forget(self) -> None:
-        """Drop the cached Lease (after a lost race it is stale)."""
-        self._lease = None
-
     async def get(self) -> tuple[LeaderElectionRecord, tuple[Any, ...]] | None:
         """Read the Lease: its record and a fingerprint of the raw record fields, or None when missing.
 

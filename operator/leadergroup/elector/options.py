@@ -119,16 +119,17 @@ def _duration(label: str, text: str) -> float:
 
 
 def _timing(flags: argparse.Namespace, env: Mapping[str, str]) -> ElectionTiming:
-    def pick(flag_value: str | None, env_name: str, default: int) -> float:
+    def pick(flag_name: str, env_name: str, default: int) -> float:
+        flag_value: str | None = getattr(flags, flag_name.replace("-", "_"))
         if flag_value is not None:
-            return _duration(f"-{env_name.lower()}", flag_value)
+            return _duration(f"-{flag_name}", flag_value)
         if env.get(env_name):
             return _duration(f"${env_name}", env[env_name])
         return float(default)
 
-    lease = pick(flags.lease_duration, constants.ENV_LEASE_DURATION, constants.DEFAULT_LEASE_DURATION)
-    renew = pick(flags.renew_deadline, constants.ENV_RENEW_DEADLINE, constants.DEFAULT_RENEW_DEADLINE)
-    retry = pick(flags.retry_period, constants.ENV_RETRY_PERIOD, constants.DEFAULT_RETRY_PERIOD)
+    lease = pick("lease-duration", constants.ENV_LEASE_DURATION, constants.DEFAULT_LEASE_DURATION)
+    renew = pick("renew-deadline", constants.ENV_RENEW_DEADLINE, constants.DEFAULT_RENEW_DEADLINE)
+    retry = pick("retry-period", constants.ENV_RETRY_PERIOD, constants.DEFAULT_RETRY_PERIOD)
     try:
         return ElectionTiming(lease, renew, retry)
     except InvalidTimingError as error:

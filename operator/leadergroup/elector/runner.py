@@ -1,69 +1,35 @@
 """``leadergroup-elector run -- CMD ARGS...``: run a command only while leading.
 
 * Leadership starts: CMD starts (in its own process group, with the parent-death signal set).
+  Whatever CMD starts stays in that group unless it leaves it on purpose; the group is what gets signalled.
 * Leadership lost: CMD gets SIGTERM, then SIGKILL once the grace period has passed. The grace period
   counts from the renew deadline (or from the moment another holder was seen, if earlier), and defaults
   to ``lease duration - renew deadline``: no other candidate can take the Lease before ``lease duration``
   after our last successful renewal was sent, and our renew deadline is ``renew deadline`` after it, so the
   old CMD is dead before a new one can start. The elector then rejoins and restarts CMD when it leads again.
 * CMD exits by itself: the elector releases the Lease and exits with CMD's status.
-* SIGTERM/SIGINT to the elector: CMD gets SIGTERM (SIGKILL after the grace period), then the Lease is
-  released and the elector exits with CMD's status (0 if CMD was not running).
-* The elector dies, even by SIGKILL: the kernel kills CMD (``PR_SET_PDEATHSIG``), so CMD never outlives it.
+* SIGTERM/SIGINT to the elector: CMD gets SIGTERM (SIGKILL after the grace period) while the elector keeps
+  renewing the Lease; once CMD has exited the Lease is released and the elector exits with CMD's status (0
+  if CMD was not running). A second signal SIGKILLs CMD's process group and exits at once.
+* The elector dies, even by SIGKILL: the kernel kills CMD itself (``PR_SET_PDEATHSIG``). Nothing kills
+  CMD's own children then: wrapper scripts should ``exec`` the real program (see docs/elector.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
 import os
 import signal
-import sys
-from collections.abc import Callable
 
 from leadergroup.elector.context import LeadershipContext
 from leadergroup.elector.elector import LeaderElector
 from leadergroup.elector.lock import LeaseLock
 from leadergroup.elector.options import ElectorOptions
 from leadergroup.elector.session import build_elector, install_stop_signals
+from leadergroup.procutil import parent_death_signal, signal_group
 
 logger = logging.getLogger("leadergroup.elector")
-
-PR_SET_PDEATHSIG = 1
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl: Callable[..., int] = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    return prctl
-
-
-# Resolved once, before any fork: the child must not load libraries between fork and exec.
-_PRCTL = _load_prctl()
-
-
-def parent_death_signal(parent_pid: int) -> Callable[[], None]:
-    """A ``preexec_fn`` that asks the kernel to SIGKILL the child when its parent dies.
-
-    The signal fires when the *thread* that forked the child exits, not the process: spawn from the
-    thread that lives as long as the elector (the asyncio loop in the main thread does). If the parent
-    died between fork and prctl, the child exits at once instead of running as an orphan.
-    """
-
-    def set_parent_death_signal() -> None:
-        if _PRCTL is not None and _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            os._exit(126)
-        if os.getppid() != parent_pid:
-            os._exit(126)
-
-    return set_parent_death_signal
 
 
 def exit_status(returncode: int) -> int:
@@ -80,6 +46,8 @@ class CommandRunner:
         self.exit_code = 0
         self.elector: LeaderElector | None = None
         self.process: asyncio.subprocess.Process | None = None
+        # CMD's process group outlives CMD while any of its children do: remember it for the last resort.
+        self.process_group: int | None = None
 
     async def lead(self, ctx: LeadershipContext) -> None:
         """``on_started_leading``: run CMD until it exits or leadership ends."""
@@ -95,6 +63,7 @@ class CommandRunner:
             ctx.elector.stop()
             return
         self.process = process
+        self.process_group = process.pid
         logger.info("Started %s (pid %d), term %d", " ".join(self.command), process.pid, ctx.term)
         try:
             returncode = await process.wait()
@@ -103,6 +72,9 @@ class CommandRunner:
             raise
         finally:
             self.process = None
+        # What CMD left behind in its group must not run on after the Lease is released.
+        signal_group(process.pid, signal.SIGKILL)
+        self.process_group = None
         self.exit_code = exit_status(returncode)
         logger.info("Command exited with status %d while leading: releasing and exiting", self.exit_code)
         ctx.elector.stop()
@@ -110,30 +82,29 @@ class CommandRunner:
     async def _stop(self, process: asyncio.subprocess.Process, elector: LeaderElector) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if elector.stopping:
-            # We still hold the Lease and release it only after CMD is gone: no hurry imposed by others.
-            kill_at = now + self.grace_period
-        else:
-            # Lost: the safety margin counts from the renew deadline, not from when we noticed.
-            deadline = elector.renew_deadline_at
-            base = now if deadline is None else min(now, deadline - elector.clock.monotonic() + now)
-            kill_at = base + self.grace_period
-        _signal_group(process, signal.SIGTERM)
+        # The safety margin counts from the renew deadline, not from when we noticed a loss. On a stop the
+        # deadline lies ahead (the elector keeps renewing until CMD is gone), so the grace period counts
+        # from now, which is never later than any deadline a failing renewal could leave us with.
+        deadline = elector.renew_deadline_at
+        base = now if deadline is None else min(now, deadline - elector.clock.monotonic() + now)
+        kill_at = base + self.grace_period
+        signal_group(process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(process.wait()), timeout=max(0.0, kill_at - loop.time()))
         except TimeoutError:
             logger.warning("Command pid %d did not exit in its grace period: SIGKILL", process.pid)
-            _signal_group(process, signal.SIGKILL)
+            signal_group(process.pid, signal.SIGKILL)
             await process.wait()
         # Members of CMD's process group outliving it would escape the Lease: kill the rest of the group.
-        _signal_group(process, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
+        self.process_group = None
         self.exit_code = exit_status(process.returncode if process.returncode is not None else 0)
         logger.info("Command stopped with status %d", self.exit_code)
 
-
-def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signum)
+    def kill_now(self) -> None:
+        """SIGKILL CMD's process group at once (the elector is about to exit without waiting)."""
+        if self.process_group is not None:
+            signal_group(self.process_group, signal.SIGKILL)
 
 
 async def run_command(options: ElectorOptions, lock: LeaseLock) -> int:
@@ -148,6 +119,6 @@ async def run_command(options: ElectorOptions, lock: LeaseLock) -> int:
 
     elector = build_elector(options, lock, runner.lead, on_stopped=forget_status_of_stopped_term)
     runner.elector = elector
-    install_stop_signals(elector)
+    install_stop_signals(elector, before_exit=runner.kill_now)
     await elector.run()
     return runner.exit_code

@@ -89,8 +89,12 @@ def build_elector(
     )
 
 
-def install_stop_signals(elector: LeaderElector, on_first: Callable[[], None] | None = None) -> None:
-    """SIGTERM/SIGINT: stop the elector (release, exit); a second signal exits at once."""
+def install_stop_signals(elector: LeaderElector, before_exit: Callable[[], None] | None = None) -> None:
+    """SIGTERM/SIGINT: stop the elector (release, exit); a second signal exits at once.
+
+    ``before_exit`` runs just before that immediate exit: whatever must not outlive the elector (the
+    command of ``run`` mode) is killed there, since ``os._exit`` skips every clean-up.
+    """
     loop = asyncio.get_running_loop()
     received: list[int] = []
 
@@ -98,10 +102,10 @@ def install_stop_signals(elector: LeaderElector, on_first: Callable[[], None] | 
         received.append(signum)
         if len(received) > 1:
             logger.warning("Second signal %s: exiting now", signal.Signals(signum).name)
+            if before_exit is not None:
+                before_exit()
             os._exit(128 + signum)
         logger.info("Received %s: stopping", signal.Signals(signum).name)
-        if on_first is not None:
-            on_first()
         elector.stop()
 
     for signum in (signal.SIGTERM, signal.SIGINT):

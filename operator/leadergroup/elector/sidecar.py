@@ -13,14 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from leadergroup import constants
 from leadergroup.elector.elector import LeaderElector
 from leadergroup.elector.lock import LeaseLock
-from leadergroup.elector.options import ElectorOptions, parse_http_address
+from leadergroup.elector.options import ElectorOptions, UsageError, parse_http_address
 from leadergroup.elector.session import build_elector, install_stop_signals
 
 logger = logging.getLogger("leadergroup.elector")
-JITTER_FACTOR_PLUS_ONE = 1 + constants.JITTER_FACTOR
 
 
 def health(elector: LeaderElector, started_at: float) -> tuple[bool, str]:
@@ -28,10 +26,10 @@ def health(elector: LeaderElector, started_at: float) -> tuple[bool, str]:
     now = elector.clock.monotonic()
     last_contact = elector.last_api_contact if elector.last_api_contact is not None else started_at
     # A follower asks every RP x [1, 2.2): allow one full poll interval on top of the renew deadline.
-    allowed_silence = elector.timing.renew_deadline + elector.timing.retry_period * JITTER_FACTOR_PLUS_ONE
+    allowed_silence = elector.timing.renew_deadline + elector.timing.max_poll_interval
     if now - last_contact > allowed_silence:
         return False, f"no answer from the API server for {now - last_contact:.1f}s"
-    if elector.is_leader and elector.last_attempt_failed:
+    if elector.is_leader and elector.last_renewal_failed:
         return False, "leader cannot renew its Lease"
     return True, "ok"
 
@@ -55,13 +53,21 @@ def make_app(elector: LeaderElector) -> web.Application:
 
 
 async def serve_sidecar(options: ElectorOptions, lock: LeaseLock) -> int:
-    """Elect and serve ``/leader`` and ``/healthz`` until stopped; return 0."""
+    """Elect and serve ``/leader`` and ``/healthz`` until stopped; return 0.
+
+    Raises:
+        UsageError: the HTTP address cannot be served (the port is in use, say).
+    """
     host, port = parse_http_address(options.http_address)
     elector = build_elector(options, lock, None)
     runner = web.AppRunner(make_app(elector), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as error:  # e.g. the port is taken: a configuration error, reported in one line
+        await runner.cleanup()
+        raise UsageError(f"-http-address {options.http_address}: {error.strerror or error}") from None
     for address in runner.addresses:
         logger.info("Serving /leader and /healthz on %s", address)
     install_stop_signals(elector)

@@ -51,6 +51,8 @@ def parse_duration(text: str) -> float:
     if value[0] in "+-":
         sign = -1.0 if value[0] == "-" else 1.0
         value = value[1:]
+    if not value:  # a sign alone: Go's ParseDuration rejects it too
+        raise InvalidDurationError(f"invalid duration {text!r} (expected e.g. 15s, 1m30s, 500ms or 15)")
     if value == "0":
         return 0.0
     position = 0
@@ -94,10 +96,15 @@ class ElectionTiming:
         """The value written into ``spec.leaseDurationSeconds``."""
         return int(self.lease_duration)
 
+    @property
+    def max_poll_interval(self) -> float:
+        """The longest a candidate waits between two attempts: ``RP * (1 + JitterFactor)`` = 2.2 RP."""
+        return self.retry_period * (1.0 + constants.JITTER_FACTOR)
+
     def next_acquire_delay(self, rng: random.Random | None = None) -> float:
         """How long a candidate waits before its next attempt: ``RP * [1, 1 + JitterFactor)`` as client-go."""
         fraction = (rng or random).random()
-        return self.retry_period * (1.0 + constants.JITTER_FACTOR * fraction)
+        return self.retry_period + (self.max_poll_interval - self.retry_period) * fraction
 
     def describe(self) -> str:
         """``lease 15s, renew deadline 10s, retry 2s``."""

@@ -122,7 +122,8 @@ class PlacementSpec(SpecModel):
 class FlappingSpec(SpecModel):
     """When the group counts as Flapping: more than max_transitions holder changes within window_seconds."""
 
-    max_transitions: PositiveInt32 = 5
+    # At most 9: the status keeps the last 10 holder changes, from which the window is counted.
+    max_transitions: Annotated[int, Field(ge=1, le=9)] = 5
     window_seconds: PositiveInt32 = 600
 
 

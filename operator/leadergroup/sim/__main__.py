@@ -38,19 +38,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _kubeconfig(url: str, token: str, namespace: str) -> dict[str, object]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "current-context": "emulator",
-        "clusters": [{"name": "emulator", "cluster": {"server": url}}],
-        "users": [{"name": token, "user": {"token": token}}],
-        "contexts": [
-            {"name": "emulator", "context": {"cluster": "emulator", "user": token, "namespace": namespace}}
-        ],
-    }
-
-
 async def serve(args: argparse.Namespace) -> None:
     """Run until a termination signal arrives."""
     emulator = AsyncEmulator(args.host, args.port, bookmark_interval=args.bookmark_interval)
@@ -59,7 +46,7 @@ async def serve(args: argparse.Namespace) -> None:
     await emulator.start()
     args.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     args.kubeconfig.write_text(
-        yaml.safe_dump(_kubeconfig(emulator.url, args.token, args.namespace), sort_keys=False),
+        yaml.safe_dump(emulator.kubeconfig(args.token, args.namespace), sort_keys=False),
         encoding="utf-8",
     )
     logger.info(

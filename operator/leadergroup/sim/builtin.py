@@ -111,6 +111,7 @@ LEASES = ResourceType(
     "lease",
     "Lease",
     True,
+    unconditional_update=False,
     printer_columns=(PrinterColumn("Holder", "string", ".spec.holderIdentity"), AGE),
 )
 CUSTOM_RESOURCE_DEFINITIONS = ResourceType(
@@ -124,6 +125,7 @@ CUSTOM_RESOURCE_DEFINITIONS = ResourceType(
     categories=("api-extensions",),
     status_subresource=True,
     generation=True,
+    unconditional_update=False,
     printer_columns=(PrinterColumn("Created At", "date", ".metadata.creationTimestamp"),),
 )
 SELF_SUBJECT_ACCESS_REVIEWS = ResourceType(
@@ -166,6 +168,7 @@ PODDISRUPTIONBUDGETS = ResourceType(
     short_names=("pdb",),
     status_subresource=True,
     generation=True,
+    unconditional_update=False,
     printer_columns=(
         PrinterColumn("Min Available", "string", ".spec.minAvailable"),
         PrinterColumn("Max Unavailable", "string", ".spec.maxUnavailable"),

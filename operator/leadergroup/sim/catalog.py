@@ -37,6 +37,11 @@ class Catalog:
         candidates = [rtype for (g, _, p), rtype in self._types.items() if g == group and p == plural]
         return min(candidates, key=lambda rtype: version_priority(rtype.version), default=None)
 
+    def by_kind(self, group: str, kind: str) -> ResourceType | None:
+        """The preferred served version of the resource whose objects have this group and kind."""
+        candidates = [rtype for rtype in self._types.values() if rtype.group == group and rtype.kind == kind]
+        return min(candidates, key=lambda rtype: version_priority(rtype.version), default=None)
+
     def groups(self) -> dict[str, list[str]]:
         """Served versions per group, preferred first (the core group is ``""``)."""
         versions: dict[str, set[str]] = {}
@@ -137,6 +142,7 @@ def crd_resource_types(crd: JsonDict) -> list[ResourceType]:
                     field["jsonPath"].lstrip(".") for field in version.get("selectableFields") or []
                 ),
                 custom=True,
+                unconditional_update=False,
                 schema=(version.get("schema") or {}).get("openAPIV3Schema"),
             )
         )

@@ -129,14 +129,23 @@ def method_not_allowed(verb: str, what: str) -> ApiError:
     )
 
 
-def unsupported_media_type(content_type: str, hint: str = "") -> ApiError:
-    """415 UnsupportedMediaType."""
+_ACCEPTED_MEDIA_TYPES = (
+    "application/json",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+)
+
+
+def unsupported_media_type(
+    content_type: str, hint: str = "", accepted: tuple[str, ...] = _ACCEPTED_MEDIA_TYPES
+) -> ApiError:
+    """415 UnsupportedMediaType; ``accepted`` lists what the endpoint takes, as kube's message does."""
     return ApiError(
         415,
         "UnsupportedMediaType",
         f"the body of the request was in an unknown format - "
-        f"accepted media types include: application/json, application/json-patch+json, "
-        f"application/merge-patch+json, application/strategic-merge-patch+json "
+        f"accepted media types include: {', '.join(accepted)} "
         f"(got {content_type!r}){hint}",
     )
 
@@ -154,6 +163,19 @@ def not_acceptable(accept: str) -> ApiError:
 def gone(requested: int, oldest: int) -> ApiError:
     """410 Expired: a watch asked to resume from history that was compacted away."""
     return ApiError(410, "Expired", f"too old resource version: {requested} ({oldest})")
+
+
+def too_large_resource_version(requested: int, current: int) -> ApiError:
+    """504 Timeout: a watch asked for a resourceVersion the server has not reached (the cacher's wording)."""
+    return ApiError(
+        504,
+        "Timeout",
+        f"Timeout: Too large resource version: {requested}, current: {current}",
+        details={
+            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+            "retryAfterSeconds": 1,
+        },
+    )
 
 
 def too_many_requests(retry_after: int = 1) -> ApiError:

@@ -34,9 +34,12 @@ class RequestRecord:
 
 @dataclass
 class Fault:
-    """Fail (``status``) or delay (``delay`` seconds, status None) the next ``times`` matching requests.
+    """Fail (``status``) or delay (status None) the next ``times`` matching requests.
 
-    ``times=None`` means until the faults are cleared. ``None`` filters match anything.
+    With ``status`` set the request is refused and changes nothing. With ``status=None`` it is served
+    after ``delay`` seconds, and its response is held back ``delay_after`` seconds once the request has
+    taken effect: the "committed, but the client timed out waiting" case a client cannot tell from a
+    failure. ``times=None`` means until the faults are cleared. ``None`` filters match anything.
     """
 
     verb: str
@@ -48,6 +51,7 @@ class Fault:
     name: str | None = None
     subresource: str | None = None
     group: str | None = None
+    delay_after: float = 0.0
 
     def matches(self, record: RequestRecord) -> bool:
         """Whether a request (as recorded, status not yet known) is targeted by this fault."""

@@ -154,9 +154,12 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def go_json(value: Any) -> str:
-    """Go's ``json.Marshal`` of a decoded JSON value (sorted keys, HTML-escaped)."""
-    text = json.dumps(_json_ready(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def go_json(value: Any, *, sort_keys: bool = True) -> str:
+    """Go's ``json.Marshal`` of a decoded JSON value (HTML-escaped; keys sorted as for a Go map).
+
+    ``sort_keys=False`` keeps the dicts' order, for values that are Go structs (fields in declaration order).
+    """
+    text = json.dumps(_json_ready(value), sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

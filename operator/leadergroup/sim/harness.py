@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import pathlib
 import threading
 from collections.abc import Callable, Iterable
@@ -68,10 +69,26 @@ class AsyncEmulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server  # aiohttp exposes the bound sockets only here
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        # With port 0 the OS picked the port: read it back from the bound socket.
+        self.port = self._runner.addresses[0][1]
         self.api.server_address = f"{self.host}:{self.port}"
+
+    def kubeconfig(self, token: str = ADMIN_TOKEN, namespace: str = "default") -> JsonDict:
+        """A kubeconfig dict for this server, as a user with that bearer token."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "current-context": "emulator",
+            "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
+            "users": [{"name": token, "user": {"token": token}}],
+            "contexts": [
+                {
+                    "name": "emulator",
+                    "context": {"cluster": "emulator", "user": token, "namespace": namespace},
+                }
+            ],
+        }
 
     async def stop(self) -> None:
         """End every watch and stop listening."""
@@ -180,20 +197,7 @@ class Emulator:
 
     def kubeconfig(self, token: str = ADMIN_TOKEN, namespace: str = "default") -> JsonDict:
         """A kubeconfig dict for this server, as a user with that bearer token."""
-        return {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "preferences": {},
-            "current-context": "emulator",
-            "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
-            "users": [{"name": token, "user": {"token": token}}],
-            "contexts": [
-                {
-                    "name": "emulator",
-                    "context": {"cluster": "emulator", "user": token, "namespace": namespace},
-                }
-            ],
-        }
+        return self._emulator.kubeconfig(token, namespace)
 
     def write_kubeconfig(
         self, path: str | pathlib.Path, token: str = ADMIN_TOKEN, namespace: str = "default"
@@ -228,8 +232,17 @@ class Emulator:
         name: str | None = None,
         subresource: str | None = None,
         group: str | None = None,
+        delay_after: float = 0.0,
     ) -> None:
-        """Fail (or, with ``status=None``, delay) the next ``times`` matching requests; see ``Fault``."""
+        """Fail (or, with ``status=None``, delay) the next ``times`` matching requests; see ``Fault``.
+
+        ``delay_after`` (with ``status=None``) applies the request at once and holds its response back.
+
+        Raises:
+            ValueError: ``delay_after`` with a ``status``: a refused request has nothing to commit.
+        """
+        if status is not None and delay_after:
+            raise ValueError("delay_after needs status=None: the request must be served to be committed")
         self.api.faults.add(
             Fault(
                 verb=verb,
@@ -241,6 +254,7 @@ class Emulator:
                 name=name,
                 subresource=subresource,
                 group=group,
+                delay_after=delay_after,
             )
         )
 
@@ -257,8 +271,11 @@ class Emulator:
         return self.call(lambda: self.api.registry.create(NAMESPACES, "", {"metadata": {"name": name}}))
 
     def objects(self, group: str, plural: str, namespace: str | None = None) -> list[JsonDict]:
-        """The stored objects of a resource (read-only snapshots), for assertions that bypass HTTP."""
-        return self.call(lambda: self.api.store.objects((group, plural), namespace))
+        """Deep copies of the stored objects of a resource, for assertions that bypass HTTP.
+
+        Copies, because the store shares its dicts with watch events: changing them would corrupt both.
+        """
+        return self.call(lambda: copy.deepcopy(self.api.store.objects((group, plural), namespace)))
 
     def run_all(self, functions: Iterable[Callable[[], Any]]) -> list[Any]:
         """Run several functions on the loop thread in one atomic step."""

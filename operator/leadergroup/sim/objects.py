@@ -41,10 +41,10 @@ def parse_timestamp(text: str) -> datetime.datetime | None:
         return None
 
 
-def generate_name(prefix: str, rng: random.Random | None = None) -> str:
-    """``prefix`` + 5 random characters, as kube's names.SimpleNameGenerator."""
+def generate_name(prefix: str, rng: random.Random | None = None, length: int = 5) -> str:
+    """``prefix`` + ``length`` random characters (5: kube's names.SimpleNameGenerator)."""
     rng = rng or random.Random()
-    return prefix + "".join(rng.choice(GENERATE_NAME_ALPHABET) for _ in range(5))
+    return prefix + "".join(rng.choice(GENERATE_NAME_ALPHABET) for _ in range(length))
 
 
 def name_causes(rtype: ResourceType, name: str) -> list[JsonDict]:

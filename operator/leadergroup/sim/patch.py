@@ -129,6 +129,17 @@ def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
     return merged
 
 
+# Custom resources have no Go struct to take merge keys from: kube refuses strategic merge patches.
+_CUSTOM_RESOURCE_PATCH_TYPES = (JSON_PATCH, MERGE, APPLY)
+
+
+def check_patch_type(content_type: str, custom: bool) -> None:
+    """Refuse (415) a patch type the resource does not accept, before anything is read, as kube does."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if custom and media_type == STRATEGIC:
+        raise unsupported_media_type(content_type, accepted=_CUSTOM_RESOURCE_PATCH_TYPES)
+
+
 def apply_patch(content_type: str, target: dict[str, Any], patch: Any) -> dict[str, Any]:
     """Dispatch on the request's Content-Type; server-side apply is refused with 415."""
     media_type = content_type.split(";")[0].strip().lower()

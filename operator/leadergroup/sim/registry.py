@@ -14,13 +14,14 @@ from typing import Any
 
 from leadergroup.sim import errors
 from leadergroup.sim.admission import admit_custom_resource
-from leadergroup.sim.builtin import NAMESPACES, apply_defaults
+from leadergroup.sim.builtin import LEASES, NAMESPACES, apply_defaults
 from leadergroup.sim.catalog import Catalog, crd_resource_types
 from leadergroup.sim.objects import SYSTEM_METADATA, generate_name, name_causes, now_timestamp, spec_changed
-from leadergroup.sim.patch import apply_patch
+from leadergroup.sim.patch import apply_patch, check_patch_type
 from leadergroup.sim.resources import ResourceType
 from leadergroup.sim.store import Store
 from leadergroup.sim.strategies import CRD_KEY, Strategies
+from leadergroup.sim.validation import as_status_causes, lease_causes, metadata_causes
 
 JsonDict = dict[str, Any]
 NAMESPACE_KEY = NAMESPACES.storage_key
@@ -111,8 +112,8 @@ class Registry:
                 f"the name on the URL ({name})"
             )
         self._check_namespace(rtype, namespace, candidate["metadata"])
-        if not candidate["metadata"].get("resourceVersion") and rtype.custom:
-            # Custom resources do not allow unconditional updates (customResourceStrategy).
+        if not candidate["metadata"].get("resourceVersion") and not rtype.unconditional_update:
+            # The type's strategy refuses unconditional updates (AllowUnconditionalUpdate false).
             raise errors.invalid(
                 rtype.kind,
                 rtype.group,
@@ -137,6 +138,7 @@ class Registry:
         subresource: str | None = None,
     ) -> JsonDict:
         """PATCH of the object or its /status (the patch applies to the whole stored object)."""
+        check_patch_type(content_type, rtype.custom)
         current = self.get(rtype, namespace, name)
         patched = apply_patch(content_type, current, patch)
         metadata = patched.get("metadata")
@@ -340,9 +342,14 @@ class Registry:
             )
 
     def _prepare(self, rtype: ResourceType, obj: JsonDict, old: JsonDict | None) -> None:
-        """Defaulting, type-specific rules and schema admission, in place."""
+        """Defaulting, type-specific rules, validation and schema admission, in place."""
         apply_defaults(rtype, obj)
         self.strategies.prepare(rtype, obj, old)
+        causes = metadata_causes(obj["metadata"])
+        if rtype.storage_key == LEASES.storage_key:
+            causes.extend(lease_causes(obj))
+        if causes:
+            raise errors.invalid(rtype.kind, rtype.group, obj["metadata"]["name"], as_status_causes(causes))
         if rtype.custom:
             admitted = admit_custom_resource(rtype, obj, old)
             obj.clear()

@@ -56,6 +56,9 @@ class ResourceType:
     # Field selectors this type supports beyond metadata.name / metadata.namespace (dotted paths).
     selectable_fields: tuple[str, ...] = ()
     custom: bool = False
+    # A PUT without metadata.resourceVersion overwrites whatever is stored (the strategy's
+    # AllowUnconditionalUpdate). Leases, PodDisruptionBudgets, CRDs and custom resources refuse it: 422.
+    unconditional_update: bool = True
     # openAPIV3Schema of this version (custom resources only).
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     # Not stored: create returns a computed answer (selfsubjectaccessreviews).

@@ -61,6 +61,11 @@ def parse_label_selector(text: str) -> list[Requirement]:
     for term in _split_terms(text):
         if match := _SET_RE.match(term):
             values = frozenset(value.strip() for value in match["values"].split(",") if value.strip())
+            if not values:
+                # labels.NewRequirement; an empty set would otherwise match nothing (in) or all (notin).
+                raise bad_request(
+                    "values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty"
+                )
             requirements.append(Requirement(match["key"], match["op"], values))
         elif match := _EQ_RE.match(term):
             op = "!=" if match["op"] == "!=" else "="

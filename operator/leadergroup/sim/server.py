@@ -123,6 +123,10 @@ class ApiServer:
                 response = await self._resource(request, info, lambda: record_now(200))
             else:
                 response = self._non_resource(info.path)
+            if fault is not None and fault.delay_after:
+                # Logged first: a client that gives up waiting must still find its write in the log.
+                record_now(response.status)
+                await asyncio.sleep(fault.delay_after)
         except errors.ApiError as error:
             response = _json(error.status(), error.code, error.headers)
         except ConnectionError:
@@ -259,17 +263,30 @@ class ApiServer:
                 bookmark_interval=self.bookmark_interval,
                 on_started=on_watch_started,
             )
-        objects = [obj for obj in self.store.objects(rtype.storage_key, info.namespace) if selector(obj)]
         if info.verb == "deletecollection":
+            # The body is read before the targets are listed: awaiting it in between would let other
+            # requests delete some of them, and the list would be stale.
             body = await self._body(request)
             options = dict(body) if isinstance(body, dict) else {}
-            deleted = [
-                self.registry.delete(
-                    rtype, obj["metadata"].get("namespace") or "", obj["metadata"]["name"], options
-                )[0]
-                for obj in objects
-            ]
-            objects = deleted
+            if "propagationPolicy" in query:
+                options["propagationPolicy"] = query["propagationPolicy"]
+            deleted = []
+            for obj in self.store.objects(rtype.storage_key, info.namespace):
+                if not selector(obj):
+                    continue
+                try:
+                    deleted.append(
+                        self.registry.delete(
+                            rtype, obj["metadata"].get("namespace") or "", obj["metadata"]["name"], options
+                        )[0]
+                    )
+                except errors.ApiError as error:
+                    # Gone already (kube's DeleteCollection skips NotFound too); nothing awaits here, so
+                    # this only guards against a deletion cascading to a later target.
+                    if error.code != 404:
+                        raise
+            return _json(self._list(request, rtype, deleted))
+        objects = [obj for obj in self.store.objects(rtype.storage_key, info.namespace) if selector(obj)]
         return _json(self._list(request, rtype, objects))
 
     def _list(self, request: web.Request, rtype: ResourceType, objects: list[JsonDict]) -> JsonDict:

@@ -8,31 +8,20 @@ cluster use the pods its controllers create instead (:func:`pods_of`).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import DEPLOYMENTS, PODS
-
-# The alphabet Kubernetes uses for generated name suffixes.
-_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def _suffix(length: int) -> str:
-    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(length))
-
-
-def selector_string(deployment: Mapping[str, Any]) -> str:
-    """The Deployment's matchLabels as a label selector."""
-    labels = deployment["spec"]["selector"].get("matchLabels") or {}
-    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+from leadergroup.sim.objects import generate_name
+from leadergroup.sim.selectors import match_labels_selector
 
 
 async def pods_of(client: KubeClient, deployment: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The pods the Deployment's selector matches, oldest first."""
+    """The pods the Deployment's selector (matchLabels and matchExpressions) matches, oldest first."""
     namespace = deployment["metadata"]["namespace"]
-    found = await client.list(PODS, namespace, label_selector=selector_string(deployment))
+    selector = match_labels_selector(deployment["spec"]["selector"])
+    found = await client.list(PODS, namespace, label_selector=selector)
     items: list[dict[str, Any]] = found.get("items") or []
     return sorted(
         items, key=lambda pod: (pod["metadata"].get("creationTimestamp", ""), pod["metadata"]["name"])
@@ -48,7 +37,7 @@ def pod_for(deployment: Mapping[str, Any], template_hash: str) -> dict[str, Any]
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": f"{name}-{template_hash}-{_suffix(5)}",
+            "name": generate_name(f"{name}-{template_hash}-"),
             "namespace": deployment["metadata"]["namespace"],
             "labels": labels,
             "annotations": dict(template.get("metadata", {}).get("annotations") or {}),
@@ -67,7 +56,8 @@ async def replicate(client: KubeClient, namespace: str, name: str) -> list[str]:
     deployment = await client.get(DEPLOYMENTS, name, namespace)
     wanted = int(deployment["spec"].get("replicas", 1))
     pods = await pods_of(client, deployment)
-    template_hash = _suffix(10)
+    # Not kube's hash of the template, but drawn from the same alphabet and as long.
+    template_hash = generate_name("", length=10)
     for _ in range(wanted - len(pods)):
         pod = pod_for(deployment, template_hash)
         created = await client.create(PODS, pod, namespace)

@@ -19,6 +19,9 @@ from leadergroup.sim.store import Store, StoredEvent
 JsonDict = dict[str, Any]
 # How often an idle watch checks whether its client went away.
 _LIVENESS_CHECK_SECONDS = 0.5
+# How long a watch from a resourceVersion the store has not reached waits for it before failing
+# ("Too large resource version"), as kube's watch cache does (its blockTimeout).
+TOO_LARGE_RESOURCE_VERSION_WAIT = 3.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ async def serve_watch(
         await response.write(_line("ERROR", expired.status()))
         await response.write_eof()
         return response
+    if requested is not None and not await _reached(store, requested, request):
+        too_large = errors.too_large_resource_version(requested, store.resource_version)
+        await response.write(_line("ERROR", too_large.status()))
+        await response.write_eof()
+        return response
     # Subscribing and reading the backlog happen without an await in between: no event is lost or doubled.
     subscription = store.subscribe(rtype.storage_key, namespace)
     backlog: list[bytes] = []
@@ -148,3 +156,13 @@ async def serve_watch(
     finally:
         store.unsubscribe(subscription)
     return response
+
+
+async def _reached(store: Store, resource_version: int, request: web.Request) -> bool:
+    """Wait (briefly) until the store reaches ``resource_version``; False when it does not in time."""
+    deadline = time.monotonic() + TOO_LARGE_RESOURCE_VERSION_WAIT
+    while store.resource_version < resource_version:
+        if time.monotonic() >= deadline or request.transport is None or request.transport.is_closing():
+            return False
+        await asyncio.sleep(0.05)
+    return True

@@ -1,0 +1,72 @@
+"""What the operator remembers between events: echoes of its own writes, leadership accounting."""
+
+from __future__ import annotations
+
+from leadergroup.groupstate import Echo, GroupState, PodView
+
+
+def lease(holder: str, version: str = "1") -> dict[str, object]:
+    return {"metadata": {"resourceVersion": version}, "spec": {"holderIdentity": holder}}
+
+
+class TestEcho:
+    def test_events_before_our_write_are_stale_until_its_echo(self) -> None:
+        echo = Echo()
+        echo.expect({"metadata": {"resourceVersion": "12"}})
+        assert echo.is_stale({"metadata": {"resourceVersion": "10"}})
+        assert echo.is_stale({"metadata": {"resourceVersion": "11"}})
+        assert not echo.is_stale({"metadata": {"resourceVersion": "12"}})
+        assert not echo.is_stale({"metadata": {"resourceVersion": "13"}})
+
+    def test_nothing_awaited_nothing_stale(self) -> None:
+        assert not Echo().is_stale({"metadata": {"resourceVersion": "1"}})
+
+
+class TestPodView:
+    def test_keeps_only_what_labelling_needs(self) -> None:
+        pod = {
+            "metadata": {
+                "name": "p",
+                "namespace": "ns",
+                "uid": "u",
+                "labels": {"a": "b"},
+                "resourceVersion": "5",
+                "managedFields": [{"manager": "kubelet"}],
+            },
+            "spec": {"containers": []},
+        }
+        view = PodView.of(pod, written=True)
+        assert view.body == {
+            "metadata": {
+                "name": "p",
+                "namespace": "ns",
+                "uid": "u",
+                "labels": {"a": "b"},
+                "resourceVersion": "5",
+            }
+        }
+        assert view.echo.awaiting == "5"
+
+
+class TestLeadershipAccounting:
+    def test_first_observation_is_not_a_change(self) -> None:
+        state = GroupState()
+        assert state.see_lease(lease("pod-a"))
+        assert state.counters.leader_changes == 0
+        assert state.see_lease(lease("pod-b", "2"))
+        assert state.counters.leader_changes == 1
+
+    def test_renewal_changes_nothing(self) -> None:
+        state = GroupState()
+        state.see_lease(lease("pod-a"))
+        renewed = lease("pod-a", "2")
+        assert not state.see_lease(renewed)
+        assert state.lease_body == renewed
+
+    def test_leaderless_time_accumulates_only_while_nobody_holds(self) -> None:
+        state = GroupState()
+        state.counters.holder_seen("", 100.0)
+        state.counters.holder_seen("pod-a", 104.0)
+        assert state.counters.leaderless_total(200.0) == 4.0
+        state.counters.holder_seen("", 210.0)
+        assert state.counters.leaderless_total(212.5) == 6.5
