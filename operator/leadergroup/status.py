@@ -21,14 +21,18 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(value: str | None) -> datetime | None:
-    """Parse metav1.Time or MicroTime (``...Z``, with or without a fraction); ``None`` if absent or bad."""
-    if not value:
+def parse_time(value: object) -> datetime | None:
+    """Parse metav1.Time or MicroTime (``...Z``, with or without a fraction; naive means UTC).
+
+    Returns None for anything else, absent or malformed.
+    """
+    if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

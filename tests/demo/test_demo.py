@@ -13,10 +13,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.elector.fleet import process_gone
 from tests.support.cluster import REAL_CLUSTER_ENV
 
 from leadergroup.demo import main
-from leadergroup.demo.observe import ElectorState, EventLine, GroupStatus, LeaseState, Snapshot
+from leadergroup.demo.observe import (
+    ElectorState,
+    EventLine,
+    GroupStatus,
+    LeaseState,
+    Snapshot,
+    has_expected_children,
+    latest_events,
+)
 from leadergroup.demo.options import Timings, parse_timings
 from leadergroup.demo.view import panel
 
@@ -66,6 +75,20 @@ class DemoRun:
         while self.group_alive():
             assert time.monotonic() < deadline, "a child process of the demo outlived it"
             time.sleep(0.1)
+
+    def members(self) -> list[int]:
+        """Pids of the live processes in its group other than the demo itself (zombies excluded)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == self.process.pid:
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == self.process.pid and fields[0] not in ("Z", "X"):
+                found.append(int(entry.name))
+        return found
 
     def kill_group(self) -> None:
         if self.group_alive():
@@ -134,6 +157,19 @@ def test_interrupt_stops_every_child_and_exits_130(run_demo: type[DemoRun]) -> N
     run.assert_nothing_left()
 
 
+def test_a_killed_demo_takes_its_children_with_it(run_demo: type[DemoRun]) -> None:
+    run = run_demo("--plain", "--keep-running", "--timings", f"{LD}/{RD}/{RP}")
+    run.wait_for_line("leads: it renews the Lease", timeout=40)  # every elector has started by then
+    children = run.members()
+    assert len(children) >= 4, f"the operator and three electors: {children}\n{run.text()}"
+    run.process.kill()  # no finally, no signal handler: only the kernel can stop the children now
+    run.process.wait(10)
+    deadline = time.monotonic() + 5
+    while left := [pid for pid in children if not process_gone(pid)]:
+        assert time.monotonic() < deadline, f"children outlived the SIGKILLed demo: {left}"
+        time.sleep(0.1)
+
+
 @pytest.mark.real_cluster_only("runs the demo in a fresh namespace of the real cluster")
 def test_demo_against_a_real_cluster(run_demo: type[DemoRun]) -> None:
     kubeconfig = os.environ[REAL_CLUSTER_ENV]
@@ -181,3 +217,36 @@ def test_panel_fits_the_terminal() -> None:
     assert all(len(text) <= 60 for _, text in lines)
     assert any(style == "leader" and name in text for style, text in lines)
     assert any("Deployment/elector" in text for _, text in lines)
+
+
+def event(version: str, stamp: str, reason: str) -> dict[str, object]:
+    return {
+        "metadata": {"name": reason, "resourceVersion": version},
+        "lastTimestamp": stamp,
+        "reason": reason,
+    }
+
+
+def test_latest_events_order_numeric_resource_versions_as_numbers() -> None:
+    same_second = "2026-07-24T12:00:00Z"
+    items = [
+        event("10", same_second, "tenth"),
+        event("9", same_second, "ninth"),
+        event("11", same_second, "last"),
+    ]
+    assert [e["reason"] for e in latest_events(items, 2)] == ["tenth", "last"]
+
+
+def test_latest_events_fall_back_to_timestamps_for_opaque_versions() -> None:
+    items = [
+        event("b", "2026-07-24T12:00:09.5Z", "late"),
+        event("a", "2026-07-24T12:00:10+00:00", "latest"),
+        event("c", "2026-07-24T12:00:01.000000Z", "early"),
+    ]
+    assert [e["reason"] for e in latest_events(items, 5)] == ["early", "late", "latest"]
+
+
+def test_children_are_complete_only_with_every_expected_kind() -> None:
+    assert has_expected_children([*CHILDREN, "Deployment/elector"])
+    # Five entries, but no Deployment yet: still being created.
+    assert not has_expected_children([*CHILDREN, "PodDisruptionBudget/elector"])

@@ -455,6 +455,21 @@ class TestGracefulStop:
         assert harness.spec()["leaseTransitions"] == 1
         assert "Failed to release" not in caplog.text
 
+    async def test_the_renewal_schedule_carries_over_into_the_stop(
+        self, harness: Harness, clock: ManualClock
+    ) -> None:
+        # RD < 2 RP: a stop just before a renewal must not postpone that renewal past the deadline.
+        log: list[str] = []
+        a = await harness.start(
+            "a", timing=ElectionTiming(4, 2.5, 2), on_started_leading=self.draining_work(clock, log)
+        )
+        await clock.advance(1.9)
+        a.stop()
+        await settle()
+        while "drained" not in log:
+            assert leads(a), f"stepped down {clock.monotonic():.1f} while its work was finishing"
+            await clock.advance(0.25)
+
     async def test_cancelling_run_is_a_stop_that_waits_for_the_work_too(
         self, harness: Harness, clock: ManualClock
     ) -> None:
@@ -469,7 +484,7 @@ class TestGracefulStop:
         assert harness.spec()["holderIdentity"] == "a"
         await clock.advance(1.5)
         with pytest.raises(asyncio.CancelledError):
-            await harness.tasks["a"]
+            await asyncio.wait_for(harness.tasks["a"], timeout=5)
         assert harness.spec()["holderIdentity"] == ""
 
     async def test_work_ignoring_cancellation_loses_at_the_renew_deadline_and_is_no_co_leader(

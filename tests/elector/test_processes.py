@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -99,6 +100,41 @@ async def test_run_stops_the_command_of_a_leader_that_loses_the_lease(
     assert elector.process.poll() is None, "the elector rejoins the election"
     assert not elector.is_leading()
     assert fleet.terminate("runner") == 0, "not leading at shutdown: status 0"
+
+
+async def test_lost_leadership_stops_the_commands_children_too(
+    fleet: Fleet, client: KubeClient, cluster: Cluster, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    # A shell that does not exec: the real work is its child, which only the process-group signal reaches.
+    command = ["sh", "-c", f"sleep 1000 & echo $! > {pid_file}; wait"]
+    fleet.start("parent", mode="run", command=command)
+    await eventually(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=20, message="child")
+    grandchild = int(pid_file.read_text())
+    assert not process_gone(grandchild)
+    lease = await read_lease(client, cluster.namespace, fleet.lease_name)
+    assert lease is not None
+    lease["spec"].update({"holderIdentity": "intruder", "leaseDurationSeconds": 3600})
+    await client.replace(LEASES, fleet.lease_name, lease, cluster.namespace)
+    await eventually(lambda: process_gone(grandchild), timeout=RETRY_PERIOD + 3, message="grandchild stopped")
+
+
+async def test_a_second_sigterm_kills_the_commands_process_group_at_once(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    # Deaf to SIGTERM (ignored dispositions are inherited), and a grace period far beyond the test.
+    command = ["sh", "-c", f"trap '' TERM; sleep 1000 & echo $! > {pid_file}; wait"]
+    elector = fleet.start("stubborn", mode="run", flags=("-grace-period=600s",), command=command)
+    await eventually(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=20, message="child")
+    grandchild = int(pid_file.read_text())
+    elector.process.send_signal(signal.SIGTERM)
+    await eventually(lambda: "Received SIGTERM: stopping" in elector.log(), timeout=5, message="first signal")
+    assert elector.process.poll() is None, "the first signal waits for the command"
+    assert not process_gone(grandchild)
+    elector.process.send_signal(signal.SIGTERM)
+    assert elector.process.wait(timeout=5) == 128 + signal.SIGTERM
+    await eventually(lambda: process_gone(grandchild), timeout=3, message="process group killed")
 
 
 async def test_run_exits_with_the_commands_status_and_releases(

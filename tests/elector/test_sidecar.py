@@ -85,6 +85,21 @@ async def test_sidecars_report_the_leader_and_health(fleet: Fleet, cluster: Clus
         await eventually(lambda identity=identity: _equals(status(identity), 200), timeout=10)  # type: ignore[misc]
 
 
+async def test_a_sidecar_whose_port_is_taken_exits_2_with_one_line(fleet: Fleet) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        elector = fleet.start("blocked", mode="sidecar", flags=(f"-http-address=127.0.0.1:{port}",))
+        assert elector.process.wait(timeout=30) == 2
+    output = elector.log()
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("leadergroup-elector: error: ")]
+    assert len(errors) == 1, output
+    assert f"-http-address 127.0.0.1:{port}" in errors[0]
+    assert "in use" in errors[0]
+
+
 async def _equals(value: Awaitable[Any], expected: Any) -> bool:
     return bool((await value) == expected)
 

@@ -33,7 +33,7 @@ class TestParseDuration:
     def test_go_syntax_and_plain_seconds(self, text: str, seconds: float) -> None:
         assert parse_duration(text) == pytest.approx(seconds)
 
-    @pytest.mark.parametrize("text", ["", "s", "15x", "1m30", "abc", "1.2.3s", "nan", "inf"])
+    @pytest.mark.parametrize("text", ["", "s", "15x", "1m30", "abc", "1.2.3s", "nan", "inf", "+", "-", " + "])
     def test_rejects_garbage(self, text: str) -> None:
         with pytest.raises(InvalidDurationError):
             parse_duration(text)
@@ -80,3 +80,4 @@ class TestValidation:
         # The jitter really spreads: both ends of the range are visited.
         assert min(delays) < 2.1
         assert max(delays) > 4.3
+        assert timing.max_poll_interval == pytest.approx(4.4)

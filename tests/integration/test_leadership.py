@@ -215,3 +215,25 @@ async def test_placement_is_present_and_removable_by_spec(
         return "topologySpreadConstraints" not in deployment["spec"]["template"]["spec"]
 
     await eventually(removed, timeout=10, message="spread constraint and budget removed")
+
+
+async def test_a_holder_pod_leaving_the_selector_keeps_its_lease(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient
+) -> None:
+    """Watches report a pod that loses its labels as DELETED; only a pod gone from the API is dead."""
+    namespace = cluster.namespace
+    pods = await start_group(client, cluster, group_body(namespace, "quarantine"))
+    await take(client, namespace, "quarantine", pods[0])
+
+    async def labelled() -> bool:
+        return (await roles(client, namespace, [pods[0]]))[pods[0]][0] == "leader"
+
+    await eventually(labelled, timeout=5, message="the holder is labelled leader")
+    # Taken out of the group's selector (quarantined by hand): alive, still renewing.
+    quarantine = {"metadata": {"labels": {constants.LABEL_MANAGED_BY: None}}}
+    await client.patch(PODS, pods[0], quarantine, namespace)
+    started = time.monotonic()
+    while time.monotonic() - started < 2.0:
+        lease = await client.get(LEASES, "quarantine", namespace)
+        assert lease["spec"]["holderIdentity"] == pods[0], "the Lease of a live holder was released"
+        await asyncio.sleep(0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp
@@ -114,21 +115,23 @@ async def test_delay_fault_slows_then_serves(emulator: Emulator, api: Api) -> No
 
 async def test_delay_after_commits_then_answers_late(emulator: Emulator, api: Api) -> None:
     created = await api.ok("POST", LEASES, lease("a"))
-    emulator.inject_fault(verb="update", resource="leases", status=None, delay_after=2.0, times=1)
-    update = {**lease("a", holder="me"), "metadata": {"name": "a", **created["metadata"]}}
-    timeout = aiohttp.ClientTimeout(total=0.3)
+    emulator.inject_fault(verb="update", resource="leases", status=None, delay_after=0.8, times=1)
+    update = {**lease("a", holder="me"), "metadata": created["metadata"]}
+    started = time.monotonic()
     with pytest.raises(TimeoutError):
         async with api.session.put(
             api.base_url + f"{LEASES}/a",
             json=update,
             headers={"Authorization": "Bearer tester"},
-            timeout=timeout,
+            timeout=aiohttp.ClientTimeout(total=0.2),
         ):
             pass
     # The client gave up, yet the write is in: the ambiguous outcome a retry loop must handle.
     current = await api.ok("GET", f"{LEASES}/a")
     assert current["spec"]["holderIdentity"] == "me"
     assert [record.status for record in emulator.requests if record.verb == "update"] == [200]
+    # Let the held-back handler finish before the emulator stops.
+    await asyncio.sleep(max(0.0, 0.9 - (time.monotonic() - started)))
 
 
 async def test_delay_after_holds_the_response_back(emulator: Emulator, api: Api) -> None:

@@ -250,3 +250,23 @@ async def test_watch_from_a_resource_version_reached_while_waiting_proceeds(
     await api.ok("POST", LEASES, lease("b"))  # reaches `future`: not delivered, it is not after it
     await api.ok("POST", LEASES, lease("c"))
     assert summary(await watch) == [("ADDED", "c")]
+
+
+async def test_leaving_the_selector_sends_the_previous_object(emulator: Emulator, api: Api) -> None:
+    # kube's cacher: DELETED with the object as it last matched, at the event's resourceVersion.
+    await api.ok("POST", LEASES, lease("a", labels={"role": "leader"}))
+    watching = asyncio.create_task(
+        api.watch_events(LEASES, {"labelSelector": "role=leader", "timeoutSeconds": "5"}, count=2)
+    )
+    await watches_started(emulator)
+    patched = await api.ok(
+        "PATCH",
+        f"{LEASES}/a",
+        {"metadata": {"labels": {"role": None}}},
+        content_type="application/merge-patch+json",
+    )
+    added, deleted = await watching
+    assert deleted["type"] == "DELETED"
+    assert deleted["object"]["metadata"]["labels"] == {"role": "leader"}
+    assert deleted["object"]["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
+    assert added["type"] == "ADDED"

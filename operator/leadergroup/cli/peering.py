@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadergroup.kube import ApiError, KubeClient, Resource
+from leadergroup.status import parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -94,16 +95,6 @@ def derived_priority(identity: str) -> int:
     return PRIORITY_BASE + zlib.crc32(identity.encode()) % PRIORITY_SPAN
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def parse_peers(body: Mapping[str, Any]) -> list[Peer]:
     """The keep-alive records in a peering object (Kopf keeps them in ``status``, keyed by identity)."""
     peers = []
@@ -115,7 +106,7 @@ def parse_peers(body: Mapping[str, Any]) -> list[Peer]:
             lifetime = int(record.get("lifetime", _KOPF_FALLBACK_LIFETIME))
         except (TypeError, ValueError):
             continue
-        peers.append(Peer(str(identity), priority, _parse_time(record.get("lastseen")), lifetime))
+        peers.append(Peer(str(identity), priority, parse_time(record.get("lastseen")), lifetime))
     return peers
 
 

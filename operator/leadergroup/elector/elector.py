@@ -41,12 +41,14 @@ class LeaderElector:
         lock: the Lease and this candidate's identity.
         timing: lease duration, renew deadline, retry period (client-go's defaults 15/10/2 s).
         on_started_leading: called with a :class:`LeadershipContext` when a term starts. Async callables run
-            as a task cancelled at the end of the term; sync ones run in a worker thread. Leadership is
-            only released after it has returned. If it raises, the elector stops (releasing the Lease) and
-            :meth:`run` raises the error.
-        on_stopped_leading: called after a term ends and its work has returned, before the release.
+            as a task cancelled at the end of the term; sync ones run in a worker thread. On :meth:`stop`
+            the Lease is renewed until it has returned, and only released after that. If it raises, the
+            elector stops (releasing the Lease) and :meth:`run` raises the error.
+        on_stopped_leading: called after a term ends and its work has returned, before the release. An
+            exception it raises is logged and ignored.
         on_new_leader: called with the holder's identity whenever the observed holder changes ("" when
-            nobody holds the Lease), including the first observation and this candidate itself.
+            nobody holds the Lease), including the first observation and this candidate itself. An
+            exception it raises is logged and ignored.
         release_on_cancel: on :meth:`stop` or cancellation, if this candidate holds the Lease, write
             holder "" and ``leaseDurationSeconds: 1`` so the next candidate takes over at its next poll.
         rejoin: after losing leadership, campaign again (client-go's ``Run`` returns instead).
@@ -90,8 +92,12 @@ class LeaderElector:
         self._work: asyncio.Future[Any] | None = None
         self._context: LeadershipContext | None = None
         self._work_error: BaseException | None = None
+        self._work_cancelled = False
+        self._next_renewal_at = 0.0
+        # Monotonic time of the last answer from the API server (any answer, a 409 too): sidecar health.
         self.last_api_contact: float | None = None
-        self.last_attempt_failed = False
+        # Whether the leader's latest renewal attempt failed; reset when a term starts, meaningless outside.
+        self.last_renewal_failed = False
 
     # --- what anyone may read at any time -------------------------------------------------------------
 
@@ -111,11 +117,6 @@ class LeaderElector:
         return self._observed.holder_identity
 
     @property
-    def observed_record(self) -> LeaderElectionRecord:
-        """The record last read or written."""
-        return self._observed
-
-    @property
     def renew_deadline_at(self) -> float | None:
         """Monotonic time at which the current (or last) term ends unless renewed; None before any term."""
         return self._renew_deadline_at if self._terms else None
@@ -131,13 +132,21 @@ class LeaderElector:
         return self._terms
 
     def stop(self) -> None:
-        """Ask :meth:`run` to end: stop leading, release if configured, return. Call on the loop's thread."""
+        """Ask :meth:`run` to end; call on the loop's thread.
+
+        A leader ends its work (cancelled, or told through its context) but keeps renewing the Lease until
+        the work has returned, then releases it if configured; :meth:`run` then returns.
+        """
         self._stop_requested.set()
 
     # --- the loop -------------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Campaign, lead, rejoin, until :meth:`stop` or cancellation; then release if configured.
+
+        Cancellation counts as :meth:`stop`: a leader keeps renewing until its work has returned, then
+        releases, then the cancellation propagates. A second cancellation while the work still runs ends
+        the term without waiting for it, and the Lease is then not released.
 
         Raises:
             RuntimeError: already running.
@@ -180,37 +189,68 @@ class LeaderElector:
         return False
 
     async def _lead(self) -> None:
-        self._start_term()
+        """One term: renew until stopped or lost; when stopped, keep renewing until the work has returned.
+
+        Raises:
+            asyncio.CancelledError: after the term if ``run()`` was cancelled during it.
+        """
+        work_done = self._start_term()
+        cancelled = False
         reason = "stopped"
+        wait_for_work = True
         try:
-            next_attempt = self.clock.monotonic() + self.timing.retry_period
-            while True:
-                if self._work_error is not None:
-                    reason = "its work failed"
-                    break
-                if await self._pause_until(min(next_attempt, self._renew_deadline_at)):
-                    reason = "its work failed" if self._work_error is not None else "stopped"
-                    break
-                if self.clock.monotonic() >= self._renew_deadline_at:
-                    reason = "no renewal succeeded within the renew deadline"
-                    break
-                renewed = await self._try_acquire_or_renew(self._renew_deadline_at)
-                await self._report_transition()
-                if not renewed and self._observed.holder_identity != self.identity:
-                    reason = f"the Lease is now held by {self._observed.holder_identity or 'nobody'}"
-                    break
-                next_attempt = self.clock.monotonic() + self.timing.retry_period
+            try:
+                lost = await self._renew_until(self._stop_requested)
+            except asyncio.CancelledError:
+                # Cancelling run() is a stop: the work must still end before the Lease may change hands.
+                cancelled = True
+                self._stop_requested.set()
+                lost = None
+            if lost is not None:
+                reason = lost
+            else:
+                reason = "its work failed" if self._work_error is not None else "stopped"
+                self._finish_work()
+                # Another replica may only lead once this one's work has returned: releasing or merely
+                # ceasing to renew while it still runs would let a second copy of the work start.
+                lost = await self._renew_until(work_done)
+                if lost is not None:
+                    reason = f"{reason}; then, while its work was finishing, {lost}"
         except asyncio.CancelledError:
-            self._stop_requested.set()
+            # Cancelled again while the work is finishing: the caller insists, so do not wait for it.
+            wait_for_work = False
             raise
         finally:
-            await self._end_term(reason)
+            await self._end_term(reason, wait_for_work=wait_for_work)
+        if cancelled:
+            raise asyncio.CancelledError
 
-    def _start_term(self) -> None:
+    async def _renew_until(self, done: asyncio.Event) -> str | None:
+        """Renew every retry period until ``done`` is set (None) or leadership is lost (the reason)."""
+        while True:
+            # The schedule carries over from leading to stopping: restarting it could push a renewal
+            # past a renew deadline shorter than two retry periods.
+            if await sleep_until(self.clock, min(self._next_renewal_at, self._renew_deadline_at), done):
+                return None
+            if self.clock.monotonic() >= self._renew_deadline_at:
+                return "no renewal succeeded within the renew deadline"
+            renewed = await self._try_acquire_or_renew(self._renew_deadline_at)
+            self.last_renewal_failed = not renewed
+            await self._report_transition()
+            if not renewed and self._observed.holder_identity != self.identity:
+                return f"the Lease is now held by {self._observed.holder_identity or 'nobody'}"
+            self._next_renewal_at = self.clock.monotonic() + self.timing.retry_period
+
+    def _start_term(self) -> asyncio.Event:
+        """Start the work of a new term; the event is set once the work has returned (at once if none)."""
         self._terms += 1
         self._leading = True
+        self.last_renewal_failed = False
+        self._work_cancelled = False
+        self._next_renewal_at = self.clock.monotonic() + self.timing.retry_period
         context = LeadershipContext(self, self._terms)
         self._context = context
+        work_done = asyncio.Event()
         callback = self.on_started_leading
         if callback is None:
             self._work = None
@@ -218,38 +258,62 @@ class LeaderElector:
             self._work = asyncio.ensure_future(cast(Awaitable[None], callback(context)))
         else:
             self._work = asyncio.get_running_loop().run_in_executor(None, callback, context)
-        if self._work is not None:
+        if self._work is None:
+            work_done.set()
+        else:
             self._work.add_done_callback(self._on_work_done)
+            self._work.add_done_callback(lambda _: work_done.set())
+        return work_done
 
     def _on_work_done(self, work: asyncio.Future[Any]) -> None:
         if work.cancelled() or work.exception() is None:
             return
         if self._context is not None and self._context.ended:
+            logger.warning("Leader work raised while finishing: %r", work.exception())
             return
         self._work_error = work.exception()
         logger.error("Leader work failed; stepping down: %r", self._work_error)
         self._stop_requested.set()
 
-    async def _end_term(self, reason: str) -> None:
-        self._leading = False
-        logger.info("Stopped leading %s: %s", self.lock.describe(), reason)
+    def _finish_work(self) -> None:
+        """Tell the work its term is over: end the context (sync work) and cancel the task (async work)."""
         if self._context is not None:
             self._context.end()
         work = self._work
+        if isinstance(work, asyncio.Task) and not work.done() and not self._work_cancelled:
+            # Once only: a second cancel would interrupt the work's own clean-up.
+            self._work_cancelled = True
+            work.cancel()
+
+    async def _end_term(self, reason: str, *, wait_for_work: bool = True) -> None:
+        self._leading = False
+        logger.info("Stopped leading %s: %s", self.lock.describe(), reason)
+        self._finish_work()
+        work = self._work
         if work is not None and not work.done():
-            if isinstance(work, asyncio.Task):
-                work.cancel()
+            if not wait_for_work:
+                logger.warning("Cancelled while its work was still running: not waiting for it")
+                return
             # Leadership is only handed over (released) once the guarded work has really finished.
             await asyncio.gather(asyncio.shield(work), return_exceptions=True)
         if self.on_stopped_leading is not None:
-            await _call(self.on_stopped_leading)
+            try:
+                await _call(self.on_stopped_leading)
+            except Exception:  # an observer's failure must not stop the release or the election
+                logger.exception("on_stopped_leading failed")
 
     async def _release(self) -> None:
         if self._observed.holder_identity != self.identity:
             return
-        deadline = self.clock.monotonic() + self.timing.renew_deadline
+        if self._work is not None and not self._work.done():
+            # The guarded work still runs (cancelled twice): handing the Lease over now would start a second.
+            logger.warning("Not releasing lease %s: the leader's work is still running", self.lock.describe())
+            return
+        now_monotonic = self.clock.monotonic()
+        deadline = now_monotonic + self.timing.renew_deadline
         try:
-            if not self.lock.has_lease:
+            # Past our renew deadline someone else may hold the Lease by now: look before writing.
+            if not self.lock.has_lease or now_monotonic >= self._renew_deadline_at:
                 got = await bounded(self.clock, self.lock.get(), deadline)
                 if got is None:
                     return
@@ -267,6 +331,10 @@ class LeaderElector:
             await bounded(self.clock, self.lock.update(released), deadline)
             self._observe_written(released)
             logger.info("Released lease %s", self.lock.describe())
+        except (LeaseConflict, LeaseNotFound) as error:  # someone else wrote it: it is not ours to release
+            logger.info(
+                "Lease %s changed since we last saw it; not releasing (%s)", self.lock.describe(), error
+            )
         except Exception as error:  # a failed release only delays the next leader
             logger.error("Failed to release lease %s: %s", self.lock.describe(), error)
 
@@ -289,7 +357,6 @@ class LeaderElector:
         except Exception as error:  # any failure is a failed attempt, retried on schedule
             logger.error("Lease %s: %s", self.lock.describe(), error)
             written = False
-        self.last_attempt_failed = not written
         if written:
             self._renew_deadline_at = started + self.timing.renew_deadline
         return written

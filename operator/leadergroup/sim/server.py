@@ -110,6 +110,7 @@ class ApiServer:
                 self.requests.append(RequestRecord(**{**record.__dict__, "status": status}))
 
         response: web.StreamResponse
+        fault = None
         try:
             fault = self.faults.take(record) if info.is_resource else None
             if fault is not None and fault.status is not None:
@@ -123,10 +124,6 @@ class ApiServer:
                 response = await self._resource(request, info, lambda: record_now(200))
             else:
                 response = self._non_resource(info.path)
-            if fault is not None and fault.delay_after:
-                # Logged first: a client that gives up waiting must still find its write in the log.
-                record_now(response.status)
-                await asyncio.sleep(fault.delay_after)
         except errors.ApiError as error:
             response = _json(error.status(), error.code, error.headers)
         except ConnectionError:
@@ -137,6 +134,9 @@ class ApiServer:
             failure = errors.internal_error(f"{type(error).__name__}: {error}")
             response = _json(failure.status(), 500)
         record_now(response.status)
+        if fault is not None and fault.delay_after:
+            # After logging: a client that gives up waiting must still find its request in the log.
+            await asyncio.sleep(fault.delay_after)
         return response
 
     def _non_resource(self, path: str) -> web.Response:

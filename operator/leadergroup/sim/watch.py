@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 from collections.abc import Callable
@@ -67,6 +68,19 @@ def transition(event: StoredEvent, selector: Selector) -> str | None:
     return "DELETED" if matched_before else None
 
 
+def seen_object(event: StoredEvent, seen_as: str) -> JsonDict:
+    """The object a watcher is sent with an event it sees as ``seen_as``.
+
+    For an object that left the watcher's selector, kube's cacher sends DELETED with the previous object
+    (the one that matched), stamped with the event's resourceVersion.
+    """
+    if seen_as == "DELETED" and event.type != "DELETED" and event.old is not None:
+        previous = copy.deepcopy(event.old)
+        previous.setdefault("metadata", {})["resourceVersion"] = str(event.resource_version)
+        return previous
+    return event.obj
+
+
 def _line(event_type: str, obj: JsonDict) -> bytes:
     return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
@@ -122,7 +136,7 @@ async def serve_watch(
     else:
         for past in store.history_since(requested, subscription):
             if seen_as := transition(past, selector):
-                backlog.append(_line(seen_as, render(past.obj)))
+                backlog.append(_line(seen_as, render(seen_object(past, seen_as))))
     deadline = time.monotonic() + options.timeout_seconds if options.timeout_seconds is not None else None
     next_bookmark = time.monotonic() + bookmark_interval
     try:
@@ -149,7 +163,7 @@ async def serve_watch(
             if event is None:  # server shutdown
                 break
             if seen_as := transition(event, selector):
-                await response.write(_line(seen_as, render(event.obj)))
+                await response.write(_line(seen_as, render(seen_object(event, seen_as))))
         await response.write_eof()
     except ConnectionError:
         pass  # the client went away; nothing to tell it
