@@ -23,12 +23,10 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from leadergroup import constants, packaged
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.errors import ApiUnavailable
 from leadergroup.kube.resources import LEASES, Resource
+from leadergroup.procutil import free_port, operator_command, wait_until_alive
 from leadergroup.sim import Emulator
 from leadergroup.sim.standins import replicate
 
@@ -201,13 +200,6 @@ def _kubectl(kubeconfig: Path, *args: str, check: bool = True) -> None:
 # ---------------------------------------------------------------------------------------------- operator
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -257,20 +249,14 @@ class OperatorRun:
     @property
     def command(self) -> list[str]:
         """The command line; under pyinstrument when profiling (the pid is then still the operator's)."""
-        scope = ["--all-namespaces"] if self.all_namespaces else ["--namespace", self.cluster.namespace]
         wrapper = ["-m", "pyinstrument", "-r", "text", "-o", str(self.profile)] if self.profile else []
-        return [
-            sys.executable,
-            *wrapper,
-            "-m",
-            "leadergroup.cli.operator",
-            "--kubeconfig",
-            str(self.cluster.operator_kubeconfig),
-            "--standalone",
-            *scope,
-            "--liveness",
-            f"http://127.0.0.1:{self.liveness_port}/healthz",
-        ]
+        return operator_command(
+            self.cluster.operator_kubeconfig,
+            namespace=None if self.all_namespaces else self.cluster.namespace,
+            liveness_port=self.liveness_port,
+            extra=["--standalone"],
+            python_options=wrapper,
+        )
 
     @property
     def pid(self) -> int:
@@ -283,16 +269,8 @@ class OperatorRun:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"operator not alive after {timeout}s:\n{self.log_tail()}")
+        wait_until_alive(self.process, self.liveness_port, timeout, self.log_tail)
+        return self
 
     def log_tail(self, size: int = 4000) -> str:
         """The end of its log."""

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.common` w
 from bench.common import (
     BenchCluster,
     environment,
-    free_port,
     open_cluster,
     print_table,
     summary,
@@ -46,6 +44,7 @@ from bench.common import (
 from leadergroup.cli.peering import DEFAULT_LIFETIME, NAMESPACED_PEERINGS, parse_peers
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS
+from leadergroup.procutil import free_port, operator_command, wait_until_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = REPO_ROOT / "manifests" / "samples" / "minimal.yaml"
@@ -72,24 +71,14 @@ class Replica:
     def start(self, timeout: float = 60.0) -> None:
         self.generation += 1
         port = free_port()
-        command = [
-            sys.executable, "-m", "leadergroup.cli.operator", "--kubeconfig", str(self.kubeconfig),
-            "--namespace", self.namespace, "--peering", self.peering,
-            "--peering-lifetime", str(self.lifetime), "--liveness", f"http://127.0.0.1:{port}/healthz",
-        ]  # fmt: skip
+        peering = ["--peering", self.peering, "--peering-lifetime", str(self.lifetime)]
+        command = operator_command(
+            self.kubeconfig, namespace=self.namespace, liveness_port=port, extra=peering
+        )
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "POD_ID": self.identity}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not alive after {timeout}s; see {self.log}")
+        wait_until_alive(self.process, port, timeout, lambda: f"{self.name}: see {self.log}")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
+from leadergroup.procutil import free_port, operator_command, wait_until_alive
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["OperatorProcess", "free_port"]
 
 
 class OperatorProcess:
@@ -41,19 +34,10 @@ class OperatorProcess:
     @property
     def command(self) -> list[str]:
         """The command line it runs."""
-        scope = ["--namespace", self.namespace] if self.namespace else ["--all-namespaces"]
-        return [
-            sys.executable,
-            "-m",
-            "leadergroup.cli.operator",
-            "--kubeconfig",
-            str(self.kubeconfig),
-            *scope,
-            "--liveness",
-            f"http://127.0.0.1:{self.liveness_port}/healthz",
-            "--verbose",
-            *self.extra_args,
-        ]
+        extra = ["--verbose", *self.extra_args]
+        return operator_command(
+            self.kubeconfig, namespace=self.namespace, liveness_port=self.liveness_port, extra=extra
+        )
 
     def start(self, timeout: float = 30.0) -> OperatorProcess:
         """Start it and wait until Kopf reports itself alive."""
@@ -65,16 +49,8 @@ class OperatorProcess:
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"operator not alive after {timeout}s:\n{self.log()}")
+        wait_until_alive(self.process, self.liveness_port, timeout, self.log)
+        return self
 
     def log(self) -> str:
         """Everything it logged so far."""

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leadergroup.demo.options import Timings
-from leadergroup.procutil import parent_death_signal
+from leadergroup.procutil import free_port, operator_command, parent_death_signal
 
 # Env the operator injects into pods; a developer's shell may carry it, and the electors would read it.
 _POD_ENV_PREFIXES = ("POD_", "LEASE_", "RENEW_DEADLINE", "RETRY_PERIOD")
@@ -73,12 +72,6 @@ class Child:
         return "\n".join(text[-lines:]) or "(no output)"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _child_env() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(_POD_ENV_PREFIXES)}
     env["PYTHONUNBUFFERED"] = "1"
@@ -111,19 +104,10 @@ class Children:
 
     def start_operator(self, kubeconfig: Path, namespace: str) -> Child:
         """``leadergroup-operator --standalone`` serving only the demo's namespace."""
-        self._liveness_port = _free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "leadergroup.cli.operator",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--namespace",
-            namespace,
-            "--standalone",
-            "--liveness",
-            f"http://127.0.0.1:{self._liveness_port}/healthz",
-        ]
+        self._liveness_port = free_port()
+        argv = operator_command(
+            kubeconfig, namespace=namespace, liveness_port=self._liveness_port, extra=["--standalone"]
+        )
         self.operator = self._spawn("operator", argv)
         return self.operator
 
