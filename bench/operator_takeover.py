@@ -42,7 +42,7 @@ from bench.common import (
 )
 
 from leadergroup.cli.peering import DEFAULT_LIFETIME, NAMESPACED_PEERINGS, parse_peers
-from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS
 from leadergroup.procutil import free_port, operator_command, wait_until_alive
 
@@ -95,12 +95,9 @@ class Replica:
 
 
 async def live_priorities(client: KubeClient, namespace: str, peering: str) -> dict[str, int]:
-    try:
-        body = await client.get(NAMESPACED_PEERINGS, peering, namespace)
-    except ApiError as error:
-        if error.not_found:
-            return {}
-        raise
+    body = await client.get_or_none(NAMESPACED_PEERINGS, peering, namespace)
+    if body is None:
+        return {}
     now = datetime.now(UTC)
     return {peer.identity: peer.priority for peer in parse_peers(body) if peer.alive(now)}
 
@@ -139,13 +136,7 @@ async def one_round(
     await client.create(LEADERGROUPS, body, namespace)
 
     async def reconciled() -> bool:
-        try:
-            await client.get(DEPLOYMENTS, name, namespace)
-        except ApiError as error:
-            if error.not_found:
-                return False
-            raise
-        return True
+        return await client.get_or_none(DEPLOYMENTS, name, namespace) is not None
 
     await wait_for(reconciled, 120, f"the Deployment of {name}")
     took = time.monotonic() - killed

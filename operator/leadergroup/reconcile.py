@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["GroupController", "GroupKey", "TransientError"]
 
 # Children that exist only while the spec asks for them: (resource, name of the child for a group name).
-_OPTIONAL_CHILDREN: tuple[tuple[Resource, Any], ...] = (
+_OPTIONAL_CHILDREN: tuple[tuple[Resource, Callable[[str], str]], ...] = (
     (SERVICES, constants.leader_service_name),
     (DISRUPTION_BUDGETS, constants.disruption_budget_name),
 )
@@ -58,11 +58,6 @@ class GroupController:
     def forget(self, key: GroupKey) -> None:
         """Drop a deleted group's state."""
         self.groups.pop(key, None)
-
-    def is_stalled(self, key: GroupKey) -> bool:
-        """Whether the group's last reconcile stalled."""
-        state = self.groups.get(key)
-        return bool(state and state.stall)
 
     async def reconcile(self, body: Mapping[str, Any], *, fresh: bool = False) -> Stall | None:
         """Make the group's children match its spec, publish its status, label its pods.

@@ -70,7 +70,8 @@ def test_without_a_cluster_it_runs_the_demo(tmp_path: Path) -> None:
     try:
         output = wait_for(process, log, "Running the built-in demo instead")
         assert "No cluster to run against" in output
-        wait_for(process, log, "emulator", timeout=30)  # the demo is under way
+        # The demo is under way: its own API server answers on loopback.
+        wait_for(process, log, "Started an emulated Kubernetes API server at http://127.0.0.1:", timeout=30)
     finally:
         process.send_signal(signal.SIGINT)
         # Ctrl-C ends the demo cleanly: no traceback, the conventional 130.

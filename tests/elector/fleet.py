@@ -182,12 +182,7 @@ def overlaps(intervals: list[Interval]) -> list[tuple[Interval, Interval]]:
 
 async def read_lease(client: KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
     """The Lease, or None."""
-    try:
-        return await client.get(LEASES, name, namespace)
-    except Exception as error:
-        if getattr(error, "status", None) == 404:
-            return None
-        raise
+    return await client.get_or_none(LEASES, name, namespace)
 
 
 async def holder(client: KubeClient, namespace: str, name: str) -> str:

@@ -21,7 +21,7 @@ from tests.support.eventually import eventually
 from tests.support.operator_process import OperatorProcess
 
 from leadergroup.cli.peering import NAMESPACED_PEERINGS
-from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS
 
 pytestmark = pytest.mark.emulator_only("tells the replicas apart by their bearer tokens in the request log")
@@ -74,13 +74,8 @@ class Replicas:
         return process.start()
 
     async def records(self, client: KubeClient) -> dict[str, dict[str, Any]]:
-        try:
-            body = await client.get(NAMESPACED_PEERINGS, self.peering, self.cluster.namespace)
-        except ApiError as error:
-            if error.not_found:
-                return {}
-            raise
-        return dict(body.get("status") or {})
+        body = await client.get_or_none(NAMESPACED_PEERINGS, self.peering, self.cluster.namespace)
+        return dict((body or {}).get("status") or {})
 
     def logs(self) -> str:
         return "\n".join(f"---- {user} ----\n{p.log()[-8000:]}" for user, p in self.processes.items())
@@ -98,12 +93,7 @@ def replicas(cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest) -
 
 
 async def deployment_of(client: KubeClient, name: str, namespace: str) -> dict[str, Any] | None:
-    try:
-        return await client.get(DEPLOYMENTS, name, namespace)
-    except ApiError as error:
-        if error.not_found:
-            return None
-        raise
+    return await client.get_or_none(DEPLOYMENTS, name, namespace)
 
 
 async def start_pair(replicas: Replicas, client: KubeClient) -> None:

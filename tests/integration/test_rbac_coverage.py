@@ -23,7 +23,7 @@ from tests.support.operator_process import OperatorProcess
 
 from leadergroup import constants
 from leadergroup.cli.peering import CLUSTER_PEERINGS, DEFAULT_PEERING_NAME
-from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import (
     DEPLOYMENTS,
     DISRUPTION_BUDGETS,
@@ -51,15 +51,6 @@ def group_body(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
     body["metadata"] = {"name": name, "namespace": namespace}
     body["spec"].update(spec)
     return dict(body)
-
-
-async def get_or_none(client: KubeClient, resource: Any, name: str, namespace: str | None) -> Any:
-    try:
-        return await client.get(resource, name, namespace)
-    except ApiError as error:
-        if error.not_found:
-            return None
-        raise
 
 
 @pytest.fixture
@@ -91,14 +82,14 @@ async def test_shipped_cluster_role_covers_exactly_what_the_operator_does(
     await client.create(
         LEADERGROUPS, group_body("routed", namespace, leaderService={"ports": ports}), namespace
     )
-    await eventually(lambda: get_or_none(client, DEPLOYMENTS, "plain", namespace), timeout=10)
-    await eventually(lambda: get_or_none(client, SERVICES, "routed-leader", namespace), timeout=10)
+    await eventually(lambda: client.get_or_none(DEPLOYMENTS, "plain", namespace), timeout=10)
+    await eventually(lambda: client.get_or_none(SERVICES, "routed-leader", namespace), timeout=10)
 
     # Update: replicas follow the spec.
     await client.patch(LEADERGROUPS, "plain", {"spec": {"replicas": 2}}, namespace)
 
     async def scaled() -> bool:
-        deployment = await get_or_none(client, DEPLOYMENTS, "plain", namespace)
+        deployment = await client.get_or_none(DEPLOYMENTS, "plain", namespace)
         return bool(deployment and deployment["spec"]["replicas"] == 2)
 
     await eventually(scaled, timeout=10, message="the Deployment follows spec.replicas")
@@ -141,7 +132,7 @@ async def test_shipped_cluster_role_covers_exactly_what_the_operator_does(
     await client.delete(ROLES, "plain-lease", namespace)
 
     async def role_back() -> bool:
-        again = await get_or_none(client, ROLES, "plain-lease", namespace)
+        again = await client.get_or_none(ROLES, "plain-lease", namespace)
         return bool(again and again["metadata"]["uid"] != role["metadata"]["uid"])
 
     await eventually(role_back, timeout=10, message="the Role is recreated")
@@ -194,11 +185,11 @@ async def test_shipped_cluster_role_covers_exactly_what_the_operator_does(
 
 
 async def _absent(client: KubeClient, resource: Any, name: str, namespace: str) -> bool:
-    return await get_or_none(client, resource, name, namespace) is None
+    return await client.get_or_none(resource, name, namespace) is None
 
 
 async def _peering_records(client: KubeClient) -> dict[str, Any]:
-    body = await get_or_none(client, CLUSTER_PEERINGS, DEFAULT_PEERING_NAME, None)
+    body = await client.get_or_none(CLUSTER_PEERINGS, DEFAULT_PEERING_NAME, None)
     return dict((body or {}).get("status") or {})
 
 
@@ -261,7 +252,7 @@ async def test_group_service_account_may_hold_its_own_lease_and_nothing_else(
 ) -> None:
     namespace = cluster.namespace
     await client.create(LEADERGROUPS, group_body("canary", namespace, lockName="canary-lock"), namespace)
-    await eventually(lambda: get_or_none(client, ROLES, "canary-lease", namespace), timeout=20)
+    await eventually(lambda: client.get_or_none(ROLES, "canary-lease", namespace), timeout=20)
     subject = f"system:serviceaccount:{namespace}:canary"
     kubeconfig = cluster.kubeconfig
 
