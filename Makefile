@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint unit integration demo operator constraints clean
+.PHONY: run test lint unit integration demo operator constraints clean controlplane cluster
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,22 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 run: $(BIN)/.installed
 	$(BIN)/leadergroup start
 
-## demo: the no-cluster demo (emulated API server, real operator, three real electors)
+## demo: the no-cluster demo (emulated API server, real operator, three real electors);
+## its options go in ARGS: make demo ARGS="--timings 3/2/1 --keep-running"
 demo: $(BIN)/.installed
-	$(BIN)/leadergroup demo
+	$(BIN)/leadergroup demo $(ARGS)
 
-## test: linters, type checks, layer contracts and the whole test suite (what CI runs)
-test: lint
+## test: linters, type checks, layer contracts and the whole test suite on both backends (what CI runs)
+test: lint controlplane
 	$(BIN)/pytest
+
+## controlplane: build the real Kubernetes control plane of the tests, once per machine (needs Go)
+controlplane: $(BIN)/.installed
+	$(BIN)/python -m tests.controlplane build --optional
+
+## cluster: start that control plane with the CRDs installed; prints the KUBECONFIG line; Ctrl-C stops it
+cluster: $(BIN)/.installed
+	$(BIN)/python -m tests.controlplane up
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -33,7 +42,7 @@ lint: $(BIN)/.installed
 unit: $(BIN)/.installed
 	$(BIN)/pytest tests/unit tests/schema
 
-integration: $(BIN)/.installed
+integration: $(BIN)/.installed controlplane
 	$(BIN)/pytest tests/integration tests/elector tests/sim
 
 constraints: $(BIN)/.installed

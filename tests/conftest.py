@@ -1,50 +1,122 @@
-"""Project-wide fixtures: the `cluster` backend (emulator by default, a real cluster on request)."""
+"""Project-wide fixtures: the `cluster` backends (the emulator and a real API server) and their markers."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.controlplane.build import CLIENTGO_ELECTOR, CONTROL_PLANE, ToolchainMissing, ensure_built
 from tests.support.cluster import (
-    REAL_CLUSTER_ENV,
     Cluster,
+    RealBackend,
     emulator_cluster,
+    real_backend_required,
     real_cluster,
     real_cluster_kubeconfig,
+    selected_backends,
 )
+
+# Why the real backend cannot run here (no Go toolchain), found once per session before any test runs.
+_real_backend_unavailable: str | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "emulator_only(reason): needs the emulator (skipped on a real cluster)"
+        "markers", "emulator_only(reason): needs the emulator (skipped on the real backend)"
     )
     config.addinivalue_line(
-        "markers", "real_cluster_only(reason): needs a real cluster (skipped on the emulator)"
+        "markers", "real_cluster_only(reason): needs a real API server (skipped on the emulator)"
     )
+    config.addinivalue_line("markers", "real_backend: runs on the real API server (`-m 'not real_backend'`)")
 
 
 def _reason(marker: pytest.Mark) -> str:
     return str(marker.args[0] if marker.args else marker.kwargs.get("reason", "no reason given"))
 
 
+def _item_backend(item: pytest.Item) -> str | None:
+    """The backend an item runs on: its `cluster` parameter, or "real" when it asks for `real_backend`."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "cluster" in callspec.params:
+        return str(callspec.params["cluster"])
+    if "real_backend" in getattr(item, "fixturenames", ()):
+        return "real"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop the combinations a marker rules out, so each test runs exactly where it means something."""
+    kept, dropped = [], []
+    for item in items:
+        backend = _item_backend(item)
+        if (backend == "real" and item.get_closest_marker("emulator_only")) or (
+            backend == "emulator" and item.get_closest_marker("real_cluster_only")
+        ):
+            dropped.append(item)
+        else:
+            if backend == "real":
+                item.add_marker(pytest.mark.real_backend)
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the real backend's Go programs before the first test (a build takes minutes; tests time out)."""
+    global _real_backend_unavailable
+    wanted = any(_item_backend(item) == "real" for item in session.items)
+    if not wanted or real_cluster_kubeconfig() is not None or session.config.option.collectonly:
+        return
+    try:
+        for recipe in (CONTROL_PLANE, CLIENTGO_ELECTOR):
+            ensure_built(recipe)
+    except ToolchainMissing as missing:
+        if real_backend_required():
+            raise pytest.UsageError(f"LEADERGROUP_REQUIRE_REAL_BACKEND is set, but {missing}") from missing
+        _real_backend_unavailable = f"real backend skipped: {missing}"
+        print(f"\n{_real_backend_unavailable}", file=sys.stderr)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    on_real_cluster = real_cluster_kubeconfig() is not None
-    emulator_only = item.get_closest_marker("emulator_only")
-    if emulator_only is not None and on_real_cluster:
-        pytest.skip(f"emulator only: {_reason(emulator_only)}")
-    real_only = item.get_closest_marker("real_cluster_only")
-    if real_only is not None and not on_real_cluster:
-        pytest.skip(f"real cluster only ({REAL_CLUSTER_ENV} is not set): {_reason(real_only)}")
+    if _item_backend(item) == "real" and _real_backend_unavailable is not None:
+        pytest.skip(_real_backend_unavailable)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """A fresh emulator (default) or a fresh namespace on the cluster of LEADERGROUP_TEST_KUBECONFIG."""
-    kubeconfig = real_cluster_kubeconfig()
-    if kubeconfig is None:
+@pytest.fixture(scope="session")
+def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBackend]:
+    """The session's real API server with the project's CRDs installed by `kubectl apply -k crds/`.
+
+    Our own control plane (tests/controlplane), or the cluster of LEADERGROUP_TEST_KUBECONFIG.
+    """
+    external = real_cluster_kubeconfig()
+    if external is not None:
+        backend = RealBackend(external, shutil.which("kubectl") or "kubectl")
+        backend.install_crds()
+        yield backend
+        return
+    from tests.controlplane.cluster import control_plane
+
+    with control_plane(tmp_path_factory.mktemp("controlplane")) as plane:
+        backend = RealBackend(plane.kubeconfig, str(plane.kubectl), plane)
+        backend.install_crds()
+        yield backend
+
+
+def _backend_params() -> list[str]:
+    return selected_backends()
+
+
+@pytest.fixture(params=_backend_params(), ids=str)
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    """A fresh emulator, or a fresh namespace on the session's real API server (see tests/support/cluster)."""
+    if request.param == "emulator":
         with emulator_cluster(tmp_path) as emulated:
             yield emulated
     else:
-        with real_cluster(kubeconfig, tmp_path) as real:
+        backend: RealBackend = request.getfixturevalue("real_backend")
+        with real_cluster(backend, tmp_path) as real:
             yield real

@@ -30,6 +30,7 @@ from leadergroup.status import (
     Stall,
     holder_change,
     next_status,
+    stall_change,
     status_patch,
 )
 
@@ -172,17 +173,18 @@ class GroupController:
             raise TransientError(str(error)) from error
         state.status_echo.expect(written)
         change = holder_change(state.status, new)
+        stalled = stall_change(state.status, new)
         state.status = new
+        group_ref = {"name": name, "namespace": namespace, "uid": state.uid}
+        if stalled:
+            reason, message = stalled
+            logger.warning("LeaderGroup %s/%s is stalled (%s): %s", namespace, name, reason, message)
+            await post_event(self.client, group_ref, reason=reason, message=message, type_="Warning")
         if change:
             old, current = change
             message = f"Leader changed from {old or '(none)'} to {current or '(none)'}"
             logger.info("LeaderGroup %s/%s: %s", namespace, name, message)
-            await post_event(
-                self.client,
-                {"name": name, "namespace": namespace, "uid": state.uid},
-                reason="LeaderChanged",
-                message=message,
-            )
+            await post_event(self.client, group_ref, reason="LeaderChanged", message=message)
 
     async def observe_group(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """Keep the cached spec and status current with what the API server says.

@@ -129,7 +129,24 @@ def next_status(current: Mapping[str, Any], facts: GroupFacts, now: datetime) ->
         status["readyReplicas"] = facts.deployment.ready
     status["ready"] = f"{int(status.get('readyReplicas') or 0)}/{facts.replicas}"
     status["conditions"] = _conditions(current.get("conditions") or [], status, facts, now)
+    status["state"] = summary_state(status["conditions"])
     return status
+
+
+def summary_state(conditions: list[dict[str, Any]]) -> str:
+    """One word for ``kubectl get lg``'s STATUS column: Stalled, Reconciling, Ready, else Ready's reason."""
+    by_type = {str(c.get("type")): c for c in conditions}
+
+    def true(kind: str) -> bool:
+        return (by_type.get(kind) or {}).get("status") == "True"
+
+    if true("Stalled"):
+        return "Stalled"
+    if true("Reconciling"):
+        return "Reconciling"
+    if true("Ready"):
+        return "Ready"
+    return str((by_type.get("Ready") or {}).get("reason") or "NotReady")
 
 
 def _apply_lease(status: dict[str, Any], lease: LeaseView | None, now: datetime) -> None:
@@ -235,6 +252,23 @@ def status_patch(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str
     patch: dict[str, Any] = {key: value for key, value in new.items() if current.get(key) != value}
     patch.update({key: None for key in current if key not in new})
     return patch
+
+
+def stall_change(current: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(reason, message)`` when the new status is Stalled for another reason or message than before.
+
+    Judged on the stored status, so a Warning Event is posted once per change, not once per retry, and
+    not again after the operator restarts.
+    """
+
+    def stalled(status: Mapping[str, Any]) -> tuple[str, str] | None:
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "Stalled" and condition.get("status") == "True":
+                return str(condition.get("reason") or ""), str(condition.get("message") or "")
+        return None
+
+    now_stalled = stalled(new)
+    return now_stalled if now_stalled is not None and now_stalled != stalled(current) else None
 
 
 def holder_change(current: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str] | None:

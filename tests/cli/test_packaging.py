@@ -18,9 +18,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The wheel, and what building it printed."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
+    result = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -35,9 +36,24 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=REPO_ROOT,
         check=True,
         timeout=300,
+        capture_output=True,
+        text=True,
     )
     (found,) = out.glob("leadergroup_operator-*.whl")
-    return found
+    return found, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(built: tuple[Path, str]) -> Path:
+    return built[0]
+
+
+def test_building_prints_no_warnings(built: tuple[Path, str]) -> None:
+    # A table-style `license` made setuptools warn on every install; the build backend is pinned too.
+    assert "Warning" not in built[1], built[1]
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    requires = next(line for line in pyproject.splitlines() if line.startswith("requires = "))
+    assert "==" in requires and ">=" not in requires, requires
 
 
 def test_wheel_ships_the_crds_and_both_console_scripts(wheel: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -54,7 +55,51 @@ def test_against_a_cluster_it_installs_the_crds_and_runs_the_operator(tmp_path: 
             assert process.wait(timeout=30) == 0
 
 
-def test_without_a_cluster_it_runs_the_demo(tmp_path: Path) -> None:
+def test_with_no_kubeconfig_at_all_it_runs_the_demo(tmp_path: Path) -> None:
+    home = tmp_path / "home"  # no ~/.kube/config here
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "HOME")}
+    log = tmp_path / "start.log"
+    with log.open("w") as stream:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "leadergroup.cli.main", "start"],
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**env, "HOME": str(home), "TMPDIR": str(tmp_path)},
+        )
+    try:
+        output = wait_for(process, log, "Running the built-in demo instead")
+        assert "No kubeconfig found" in output
+        # The demo is under way: its own API server answers on loopback.
+        wait_for(process, log, "Started an emulated Kubernetes API server at http://127.0.0.1:", timeout=30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        # Ctrl-C ends the demo cleanly: no traceback, the conventional 130.
+        assert process.wait(timeout=60) == 130
+    assert "Traceback" not in log.read_text()
+
+
+def run_start(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leadergroup.cli.main", "start", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_kubeconfig_that_cannot_be_read_is_an_error_not_a_demo(tmp_path: Path) -> None:
+    result = run_start("--kubeconfig", str(tmp_path / "nonexistent"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "leadergroup start: error:" in result.stderr
+    assert "nonexistent" in result.stderr
+    assert "demo" not in result.stdout.lower(), "it must not quietly run the demo"
+    assert "Traceback" not in result.stderr
+
+
+def test_a_cluster_that_does_not_answer_is_a_plain_error(tmp_path: Path) -> None:
     nobody = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -65,15 +110,8 @@ def test_without_a_cluster_it_runs_the_demo(tmp_path: Path) -> None:
     }
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(nobody))
-    log = tmp_path / "start.log"
-    process = start(kubeconfig, log)
-    try:
-        output = wait_for(process, log, "Running the built-in demo instead")
-        assert "No cluster to run against" in output
-        # The demo is under way: its own API server answers on loopback.
-        wait_for(process, log, "Started an emulated Kubernetes API server at http://127.0.0.1:", timeout=30)
-    finally:
-        process.send_signal(signal.SIGINT)
-        # Ctrl-C ends the demo cleanly: no traceback, the conventional 130.
-        assert process.wait(timeout=60) == 130
-    assert "Traceback" not in log.read_text()
+    result = run_start("--kubeconfig", str(kubeconfig))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "does not answer: Cannot connect to host 127.0.0.1" in result.stderr, result.stderr
+    assert "ConnectionKey" not in result.stderr and "ClientConnectorError" not in result.stderr
+    assert "Traceback" not in result.stderr

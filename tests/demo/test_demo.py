@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from tests.elector.fleet import process_gone
-from tests.support.cluster import REAL_CLUSTER_ENV
+from tests.support.cluster import RealBackend
 
 from leadergroup.demo import main
 from leadergroup.demo.observe import (
@@ -36,8 +36,11 @@ CHILDREN = ("ServiceAccount/elector", "Role/elector-lease", "RoleBinding/elector
 class DemoRun:
     """The demo as a subprocess in a session of its own, its output in a file."""
 
-    def __init__(self, tmp_path: Path, *args: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, sigint_ignored: bool = False) -> None:
         self.output = tmp_path / "demo.out"
+        # Its work folder goes under the test's own: a SIGKILLed demo cannot remove it.
+        self.tmpdir = tmp_path / "tmp"
+        self.tmpdir.mkdir(exist_ok=True)
         with self.output.open("wb") as stream:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "leadergroup.cli.main", "demo", *args],
@@ -45,6 +48,9 @@ class DemoRun:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its children join this group: the test can tell if any is left
+                env={**os.environ, "TMPDIR": str(self.tmpdir)},
+                # As a shell without job control starts `cmd &`: SIGINT ignored, inherited through exec.
+                preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
             )
 
     def text(self) -> str:
@@ -100,8 +106,8 @@ def run_demo(tmp_path: Path) -> Iterator[type[DemoRun]]:
     started: list[DemoRun] = []
 
     class Tracked(DemoRun):
-        def __init__(self, *args: str) -> None:
-            super().__init__(tmp_path, *args)
+        def __init__(self, *args: str, sigint_ignored: bool = False) -> None:
+            super().__init__(tmp_path, *args, sigint_ignored=sigint_ignored)
             started.append(self)
 
     yield Tracked
@@ -139,8 +145,15 @@ def test_demo_crash_failover_end_to_end(run_demo: type[DemoRun], tmp_path: Path)
     assert summary["failoverSeconds"] == pytest.approx(failover, abs=0.01)
     assert summary["boundSeconds"] == pytest.approx(LD + 4.4 * RP)
     assert summary["withinBound"] is True
-    assert summary["statusHolder"] == new  # the operator's status followed the Lease
-    assert summary["leaseTransitions"] == 2
+    # Then the new leader's pod is deleted: its elector is stopped as a kubelet would, a standby takes
+    # over, and a replacement pod campaigns.
+    deletion = summary["podDeletion"]
+    assert deletion["oldLeader"] == new and deletion["newLeader"] not in (new, "")
+    assert f"Pod {new} is gone: stopping its elector" in output
+    replacement = re.search(r"Pod (\S+) appeared: starting its elector", output)
+    assert replacement and replacement.group(1) not in summary["pods"], output
+    assert summary["statusHolder"] == deletion["newLeader"]  # the operator's status followed the Lease
+    assert summary["leaseTransitions"] == 3
     assert f"LeaderChanged: Leader changed from {old} to {new}" in output
     run.assert_nothing_left()
 
@@ -157,6 +170,21 @@ def test_interrupt_stops_every_child_and_exits_130(run_demo: type[DemoRun]) -> N
     run.assert_nothing_left()
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_clean_up_even_when_sigint_is_ignored(
+    run_demo: type[DemoRun], stop_signal: signal.Signals
+) -> None:
+    run = run_demo("--plain", "--keep-running", "--timings", f"{LD}/{RD}/{RP}", sigint_ignored=True)
+    run.wait_for_line("leads: it renews the Lease", timeout=40)
+    run.process.send_signal(stop_signal)
+    status = run.wait(30)
+    output = run.text()
+    assert status in (0, 130), output
+    assert "Interrupted" in output and "Traceback" not in output, output
+    run.assert_nothing_left()
+    assert list(run.tmpdir.iterdir()) == [], "the demo removes its work folder"
+
+
 def test_a_killed_demo_takes_its_children_with_it(run_demo: type[DemoRun]) -> None:
     run = run_demo("--plain", "--keep-running", "--timings", f"{LD}/{RD}/{RP}")
     run.wait_for_line("leads: it renews the Lease", timeout=40)  # every elector has started by then
@@ -171,8 +199,8 @@ def test_a_killed_demo_takes_its_children_with_it(run_demo: type[DemoRun]) -> No
 
 
 @pytest.mark.real_cluster_only("runs the demo in a fresh namespace of the real cluster")
-def test_demo_against_a_real_cluster(run_demo: type[DemoRun]) -> None:
-    kubeconfig = os.environ[REAL_CLUSTER_ENV]
+def test_demo_against_a_real_cluster(run_demo: type[DemoRun], real_backend: RealBackend) -> None:
+    kubeconfig = str(real_backend.kubeconfig)
     run = run_demo("--plain", "--timings", f"{LD}/{RD}/{RP}", "--replicas", "2", "--kubeconfig", kubeconfig)
     status = run.wait(120)
     assert status == 0, run.text()

@@ -40,6 +40,11 @@ class ElectorProcess:
     leading_log: Path
     output: Path
     killed_at: float | None = None
+    program: str = "leadergroup-elector"
+    # (SIGSTOP time, SIGCONT time or None while frozen): a frozen leader cannot act, and once its renew
+    # deadline has passed it must not act any more, so its term counts until the freeze + renew deadline.
+    freezes: list[tuple[float, float | None]] = field(default_factory=list)
+    renew_deadline: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def events(self) -> list[dict[str, Any]]:
@@ -58,7 +63,11 @@ class ElectorProcess:
         return sum(1 for event in self.events() if event["event"] == "started")
 
     def intervals(self) -> list[Interval]:
-        """Its leading intervals; a term cut by SIGKILL ends at the kill, an open one at now."""
+        """Its leading intervals; a term cut by SIGKILL ends at the kill, an open one at now.
+
+        A term during which the process was frozen for longer than its renew deadline ends at the freeze
+        plus the renew deadline: by then every client-go-compatible elector has given up leading.
+        """
         intervals: list[Interval] = []
         start: float | None = None
         for event in self.events():
@@ -66,14 +75,22 @@ class ElectorProcess:
                 assert start is None, f"{self.identity}: started twice without stopping"
                 start = event["t"]
             elif event["event"] == "stopped" and start is not None:
-                intervals.append(Interval(self.identity, start, event["t"], "stopped"))
+                intervals.append(self._cut_by_freezes(Interval(self.identity, start, event["t"], "stopped")))
                 start = None
         if start is not None:
             if self.killed_at is not None:
                 intervals.append(Interval(self.identity, start, self.killed_at, "killed"))
             else:
                 intervals.append(Interval(self.identity, start, time.time(), "running"))
+            intervals[-1] = self._cut_by_freezes(intervals[-1])
         return intervals
+
+    def _cut_by_freezes(self, term: Interval) -> Interval:
+        for frozen, thawed in self.freezes:
+            gave_up = frozen + self.renew_deadline
+            if term.start <= frozen < term.end and (thawed is None or thawed > gave_up):
+                return Interval(term.identity, term.start, min(term.end, gave_up), "frozen")
+        return term
 
     def log(self) -> str:
         """Its stderr so far."""
@@ -126,6 +143,43 @@ class Fleet:
         self.electors[identity] = elector
         return elector
 
+    def start_clientgo(
+        self, identity: str, binary: Path, timing: tuple[str, ...] = TEST_TIMING
+    ) -> ElectorProcess:
+        """Start the blog's client-go program (tests/elector/clientgo) as ``identity``."""
+        leading_log = self.workdir / f"leading-{identity}.jsonl"
+        output = self.workdir / f"elector-{identity}.log"
+        argv = [
+            str(binary),
+            f"-id={identity}",
+            f"-lease-lock-name={self.lease_name}",
+            f"-lease-lock-namespace={self.cluster.namespace}",
+            f"-kubeconfig={self.kubeconfig}",
+            f"-leading-log={leading_log}",
+            *timing,
+        ]
+        if self.cluster.emulator is not None:
+            argv.append("-content-type=application/json")  # the emulator speaks JSON only
+        with output.open("wb") as stream:
+            process = subprocess.Popen(argv, stdout=stream, stderr=subprocess.STDOUT)
+        elector = ElectorProcess(identity, process, leading_log, output, program="clientgo-elector")
+        self.electors[identity] = elector
+        return elector
+
+    def freeze(self, identity: str, renew_deadline: float) -> None:
+        """SIGSTOP: the process keeps its state but runs no code until thawed."""
+        elector = self.electors[identity]
+        elector.process.send_signal(signal.SIGSTOP)
+        elector.freezes.append((time.time(), None))
+        elector.renew_deadline = renew_deadline
+
+    def thaw(self, identity: str) -> None:
+        """SIGCONT a frozen elector."""
+        elector = self.electors[identity]
+        elector.process.send_signal(signal.SIGCONT)
+        frozen, _ = elector.freezes[-1]
+        elector.freezes[-1] = (frozen, time.time())
+
     def kill(self, identity: str) -> None:
         """SIGKILL; the moment is recorded as the end of any open term."""
         elector = self.electors[identity]
@@ -154,6 +208,7 @@ class Fleet:
     def close(self) -> None:
         """Stop what still runs (SIGTERM, then SIGKILL)."""
         for elector in self.alive():
+            elector.process.send_signal(signal.SIGCONT)
             elector.process.send_signal(signal.SIGTERM)
         for elector in self.electors.values():
             try:

@@ -113,12 +113,13 @@ def test_leadergroup_printer_columns(kubectl: Kubectl) -> None:
         "--subresource=status",
         "--type=merge",
         "-p",
-        '{"status": {"holder": "elector-abc", "ready": "2/3", "leaseTransitions": 4}}',
+        '{"status": {"holder": "elector-abc", "ready": "2/3", "state": "Reconciling", '
+        '"leaseTransitions": 4}}',
     )
     table = rows(kubectl("get", "leadergroups").stdout)
-    assert table[0] == ["NAME", "HOLDER", "READY", "TRANSITIONS", "AGE"]
-    assert table[1][:4] == ["elector", "elector-abc", "2/3", "4"]
-    assert table[1][4].endswith("s")
+    assert table[0] == ["NAME", "HOLDER", "READY", "STATUS", "TRANSITIONS", "AGE"]
+    assert table[1][:5] == ["elector", "elector-abc", "2/3", "Reconciling", "4"]
+    assert table[1][5].endswith("s")
     assert "Holder:" in kubectl("describe", "lg", "elector").stdout
     kubectl("delete", "lg", "elector")
     assert "No resources found" in kubectl("get", "lg").stderr

@@ -1,7 +1,15 @@
-"""The two backends of the integration suite: a fresh emulator per test, or a real cluster.
+"""The two backends of the integration suite: the emulator and a real Kubernetes API server.
 
-Set ``LEADERGROUP_TEST_KUBECONFIG`` to run against a real cluster (kind, k3d, anything) on which the
-project's CRDs are installed (``kubectl apply -f crds/``); each test then gets a fresh namespace.
+Every test that takes the ``cluster`` fixture runs once on each backend (``test_x[emulator]``,
+``test_x[real]``):
+
+- **emulator**: a fresh ``leadergroup.sim`` emulator per test with the project's CRDs;
+- **real**: a fresh namespace on one real control plane per session, built from ``k8s.io/kubernetes``
+  (``tests/controlplane``), or on the cluster ``LEADERGROUP_TEST_KUBECONFIG`` names. The session installs
+  the CRDs with ``kubectl apply -k crds/``, as a user would; a CRD the server refuses fails every test.
+
+``LEADERGROUP_TEST_BACKENDS=emulator`` (or ``real``) runs one backend only. Without Go the real backend is
+skipped with what to install, unless ``LEADERGROUP_REQUIRE_REAL_BACKEND=1`` (CI) makes that a failure.
 """
 
 from __future__ import annotations
@@ -9,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+import yaml
 
 from leadergroup import packaged
 from leadergroup.sim import Emulator
@@ -24,6 +34,9 @@ from leadergroup.sim import Emulator
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "crds"
 REAL_CLUSTER_ENV = "LEADERGROUP_TEST_KUBECONFIG"
+BACKENDS_ENV = "LEADERGROUP_TEST_BACKENDS"
+REQUIRE_REAL_ENV = "LEADERGROUP_REQUIRE_REAL_BACKEND"
+BACKENDS = ("emulator", "real")
 ADMIN_TOKEN = "admin"
 
 
@@ -33,9 +46,53 @@ def project_crds() -> list[dict[str, Any]]:
 
 
 def real_cluster_kubeconfig() -> Path | None:
-    """The real cluster's kubeconfig when the suite is pointed at one."""
+    """The kubeconfig of a cluster of the user's own, when the suite is pointed at one."""
     value = os.environ.get(REAL_CLUSTER_ENV)
     return Path(value) if value else None
+
+
+def selected_backends() -> list[str]:
+    """The backends the ``cluster`` fixture runs on: both, unless ``LEADERGROUP_TEST_BACKENDS`` narrows."""
+    value = os.environ.get(BACKENDS_ENV, ",".join(BACKENDS))
+    chosen = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(BACKENDS))
+    if unknown or not chosen:
+        raise pytest.UsageError(f"{BACKENDS_ENV}={value!r}: choose from {', '.join(BACKENDS)}")
+    return chosen
+
+
+def real_backend_required() -> bool:
+    """CI sets ``LEADERGROUP_REQUIRE_REAL_BACKEND=1``: the real backend may never be skipped there."""
+    return os.environ.get(REQUIRE_REAL_ENV, "") not in ("", "0", "false")
+
+
+@dataclass
+class RealBackend:
+    """The session's real API server: its admin kubeconfig, the kubectl to use, and the control plane."""
+
+    kubeconfig: Path
+    kubectl_binary: str
+    plane: Any | None = None  # tests.controlplane.cluster.ControlPlane when we started it
+
+    def kubectl(
+        self, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against this server as the admin."""
+        return subprocess.run(
+            [self.kubectl_binary, "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
+
+    def install_crds(self) -> None:
+        """``kubectl apply -k crds/``, then wait for the CRDs; on refusal, fail with kubectl's words."""
+        applied = self.kubectl("apply", "-k", str(CRD_DIR), check=False)
+        if applied.returncode != 0:
+            pytest.fail(f"kubectl apply -k crds/ was refused by the real API server:\n{applied.stderr}")
+        names = [f"crd/{crd['metadata']['name']}" for crd in project_crds()]
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
 
 
 @dataclass
@@ -47,6 +104,20 @@ class Cluster:
     namespace: str
     emulator: Emulator | None
     workdir: Path = field(repr=False)
+    real: RealBackend | None = field(default=None, repr=False)
+
+    def kubectl(
+        self, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl as the admin (the control plane's own kubectl on the real backend)."""
+        binary = self.real.kubectl_binary if self.real is not None else (shutil.which("kubectl") or "kubectl")
+        return subprocess.run(
+            [binary, "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
 
     def kubeconfig_for(self, token: str) -> Path:
         """A kubeconfig that tags requests with ``token`` (emulator); the admin one on a real cluster."""
@@ -80,31 +151,23 @@ def emulator_cluster(workdir: Path) -> Iterator[Cluster]:
         assert emulator.api.internal_errors == [], f"the emulator failed: {emulator.api.internal_errors}"
 
 
-def _kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=check,
-    )
-
-
 @contextmanager
-def real_cluster(kubeconfig: Path, workdir: Path) -> Iterator[Cluster]:
-    """A fresh namespace on a real cluster; skips when the project's CRDs are not installed there."""
-    for crd in project_crds():
-        name = crd["metadata"]["name"]
-        if _kubectl(kubeconfig, "get", "crd", name, check=False).returncode != 0:
-            pytest.skip(
-                f"CRD {name} is not installed on the cluster of {REAL_CLUSTER_ENV}: "
-                f"run `kubectl apply -f crds/` there first"
-            )
+def real_cluster(backend: RealBackend, workdir: Path) -> Iterator[Cluster]:
+    """A fresh namespace on the session's real API server, deleted (without waiting) afterwards."""
     namespace = fresh_namespace_name()
-    _kubectl(kubeconfig, "create", "namespace", namespace)
+    backend.kubectl("create", "namespace", namespace)
+    kubeconfig = workdir / "kubeconfig-admin"
+    kubeconfig.write_text(_with_namespace(backend.kubeconfig.read_text(), namespace))
     try:
-        yield Cluster("real", kubeconfig, namespace, None, workdir)
+        yield Cluster("real", kubeconfig, namespace, None, workdir, backend)
     finally:
-        _kubectl(
-            kubeconfig, "delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False
-        )
+        backend.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+
+
+def _with_namespace(kubeconfig_text: str, namespace: str) -> str:
+    """The same kubeconfig with ``namespace`` as its current context's namespace."""
+    config = yaml.safe_load(kubeconfig_text)
+    for context in config.get("contexts") or []:
+        if context["name"] == config.get("current-context"):
+            context["context"]["namespace"] = namespace
+    return str(yaml.safe_dump(config))

@@ -13,6 +13,7 @@ from leadergroup.status import (
     format_time,
     holder_change,
     next_status,
+    stall_change,
     status_patch,
     transitions_within,
 )
@@ -189,3 +190,42 @@ class TestHistoryCountsNewHolders:
         holders = [entry["holder"] for entry in status["recentTransitions"]]
         assert holders == [f"pod-{index}" for index in range(6)]
         assert condition(status, "Flapping")["status"] == "True"
+
+
+class TestSummaryState:
+    def test_ready(self) -> None:
+        assert next_status({}, facts(), NOW)["state"] == "Ready"
+
+    def test_reconciling_while_replicas_come_up(self) -> None:
+        rolling = DeploymentView(generation=2, observed_generation=2, replicas=3, updated=3, ready=1)
+        assert next_status({}, facts(deployment=rolling), NOW)["state"] == "Reconciling"
+
+    def test_stalled_wins(self) -> None:
+        stall = Stall("InvalidSpec", "bad")
+        assert next_status({}, facts(stall=stall), NOW)["state"] == "Stalled"
+
+    def test_otherwise_the_reason_ready_is_false(self) -> None:
+        assert next_status({}, facts(lease=LeaseView("", 1)), NOW)["state"] == "Leaderless"
+
+
+class TestStallChange:
+    def test_reported_when_the_group_becomes_stalled(self) -> None:
+        before = next_status({}, facts(), NOW)
+        after = next_status(before, facts(stall=Stall("ChildNotOwned", "Role taken")), NOW)
+        assert stall_change(before, after) == ("ChildNotOwned", "Role taken")
+
+    def test_not_reported_again_for_the_same_stall(self) -> None:
+        first = next_status({}, facts(stall=Stall("ChildNotOwned", "Role taken")), NOW)
+        again = next_status(
+            first, facts(stall=Stall("ChildNotOwned", "Role taken")), NOW + timedelta(seconds=30)
+        )
+        assert stall_change(first, again) is None
+
+    def test_reported_when_the_reason_or_message_changes(self) -> None:
+        first = next_status({}, facts(stall=Stall("ChildNotOwned", "Role taken")), NOW)
+        other = next_status(first, facts(stall=Stall("ChildNotOwned", "RoleBinding taken")), NOW)
+        assert stall_change(first, other) == ("ChildNotOwned", "RoleBinding taken")
+
+    def test_recovery_is_not_a_stall(self) -> None:
+        first = next_status({}, facts(stall=Stall("InvalidSpec", "bad")), NOW)
+        assert stall_change(first, next_status(first, facts(), NOW)) is None

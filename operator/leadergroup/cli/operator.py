@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -153,6 +154,18 @@ async def _stop(task: asyncio.Task[None]) -> None:
         await task
 
 
+def port_unavailable(port: int) -> str | None:
+    """Why ``port`` cannot be served on every interface (it is taken, or not ours to bind), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the HTTP server binds it: SO_REUSEADDR, so a port in TIME_WAIT after a restart is not "taken".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))  # noqa: S104 - the metrics server listens on every interface
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options and run the operator until SIGTERM/SIGINT."""
     options = build_parser().parse_args(argv)
@@ -164,6 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["LEADERGROUP_METRICS_PORT"] = str(options.metrics_port)
     if options.peering_lifetime < 1:
         build_parser().error("--peering-lifetime must be at least 1")
+    if options.metrics_port and (problem := port_unavailable(options.metrics_port)):
+        # Kopf would retry a failing startup handler every minute without a word; a pod must restart.
+        print(
+            f"leadergroup-operator: error: --metrics-port {options.metrics_port}: {problem}", file=sys.stderr
+        )
+        return 1
     kopf.configure(verbose=options.verbose, debug=options.debug, quiet=options.quiet)
     import leadergroup.handlers  # noqa: F401  (registers the handlers)
 

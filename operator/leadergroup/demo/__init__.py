@@ -17,7 +17,6 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from types import FrameType
 
 from leadergroup.demo.backends import DemoError
 from leadergroup.demo.options import parse_args
@@ -35,16 +34,13 @@ def main(argv: list[str]) -> int:
         return stop.code if isinstance(stop.code, int) else 2
     # Our own HTTP client and the emulator log connection hiccups at WARNING; the view says what matters.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    # A CI timeout or a closed terminal must clean up as Ctrl-C does, not leave electors polling forever.
-    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop_signal, _as_interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="leadergroup-demo-"))
     demo = Demo(options, workdir)
     keep_logs = False
     try:
-        asyncio.run(demo.run())
+        asyncio.run(_run_until_signalled(demo))
         return 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         demo.abandon()  # the first Ctrl-C already cleaned up inside the loop; a second one lands here
         print("\nInterrupted: every process the demo started has been stopped.", flush=True)
         return 0 if options.keep_running and demo.summary is not None else 130
@@ -60,5 +56,16 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _as_interrupt(signum: int, frame: FrameType | None) -> None:
-    signal.raise_signal(signal.SIGINT)  # asyncio.run turns SIGINT into cancelling the demo's task
+async def _run_until_signalled(demo: Demo) -> None:
+    """Run the demo; SIGTERM and SIGHUP cancel it as Ctrl-C does, so it cleans up the same way.
+
+    A CI timeout or a closed terminal must not leave electors polling forever. The handlers cancel the
+    task directly rather than raising SIGINT: a shell that starts ``cmd &`` without job control starts it
+    with SIGINT ignored, and asyncio then installs no SIGINT handler at all.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(stop_signal, task.cancel)
+    await demo.run()

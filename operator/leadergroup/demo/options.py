@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Timings().describe(),
         metavar="LD/RD/RP",
         help="lease duration / renew deadline / retry period in seconds (default: %(default)s, "
-        "client-go's defaults; a crash failover takes LD + 1 to 4.4 x RP)",
+        "client-go's defaults; a crash failover takes between LD - RP and LD + 4.4 x RP)",
     )
     parser.add_argument(
         "--keep-running", action="store_true", help="keep the live view up after the failover, until Ctrl-C"

@@ -181,6 +181,10 @@ class Children:
         child.process.wait(timeout=10)
         return moment
 
+    def terminate(self, identity: str, grace: float) -> None:
+        """Stop one elector as a kubelet stops a container: SIGTERM, SIGKILL after ``grace`` seconds."""
+        _terminate([self.electors[identity]], grace)
+
     def stop_all(self, timeout: float = 10.0, report: Callable[[str], None] | None = None) -> None:
         """SIGTERM every elector (they release the Lease), then the operator; SIGKILL what lingers."""
         electors = [child for child in self.electors.values() if child.alive]

@@ -8,6 +8,7 @@ namespace goes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from leadergroup.demo.backends import ClusterBackend, DemoError, EmulatorBackend
+from leadergroup.demo.kubelet import KubeletStandIn
 from leadergroup.demo.observe import Observer, Snapshot, has_expected_children, lease_state
 from leadergroup.demo.options import DemoOptions
 from leadergroup.demo.processes import ChildFailed, Children
@@ -22,7 +24,7 @@ from leadergroup.demo.seed import GROUP_NAME, LOCK_NAME, leader_group
 from leadergroup.demo.summary import Summary
 from leadergroup.demo.view import View, make_view
 from leadergroup.kube import ApiError, KubeClient
-from leadergroup.kube.resources import LEADERGROUPS, LEASES
+from leadergroup.kube.resources import LEADERGROUPS, LEASES, PODS
 
 T = TypeVar("T")
 POLL_SECONDS = 0.25
@@ -44,6 +46,8 @@ class Demo:
         self.view: View = make_view(options.plain, header)
         self.client: KubeClient | None = None
         self._observer: Observer | None = None
+        self._kubelet: KubeletStandIn | None = None
+        self._kubelet_task: asyncio.Task[None] | None = None
         self.summary: Summary | None = None
 
     @property
@@ -123,6 +127,7 @@ class Demo:
         view.note(f"python -m leadergroup.elector -id POD -lease-lock-name {LOCK_NAME} ...")
         for pod in pods:
             self.children.start_elector(pod, LOCK_NAME, namespace, self.backend.elector_kubeconfig, timings)
+        self._start_kubelet(pods)
         snapshot = await self._wait(
             "an elector to acquire the Lease",
             lambda s: s if s.holder in pods and self.children.electors[s.holder].leading() else None,
@@ -158,12 +163,23 @@ class Demo:
             old_leader, LOCK_NAME, namespace, self.backend.elector_kubeconfig, timings
         )
         rejoined_at = time.monotonic()
-        snapshot = await self._wait(
+        await self._wait(
             "the restarted elector to settle",
             lambda s: s if time.monotonic() - rejoined_at > timings.retry_period + 0.5 else None,
             within=timings.retry_period + 10,
             progress=lambda t: f"The restarted elector {old_leader} tries the Lease ({t:.1f}s)",
         )
+
+        deleted, after_deletion, deletion_failover = await self._delete_leader_pod(new_leader)
+        snapshot = await self._wait(
+            "the replacement pod's elector",
+            lambda s: (
+                s if len(self.kubelet.pods) >= options.replicas and deleted not in self.kubelet.pods else None
+            ),
+            within=30,
+            progress=lambda t: f"Waiting for a replacement pod and its elector ({t:.0f}s)",
+        )
+        self.view.note(f"Pods now: {', '.join(sorted(self.kubelet.pods))}")
         return Summary(
             backend=self.backend.where,
             namespace=namespace,
@@ -174,6 +190,9 @@ class Demo:
             old_leader=old_leader,
             new_leader=new_leader,
             failover_seconds=failover,
+            deleted_leader=deleted,
+            deletion_new_leader=after_deletion,
+            deletion_failover_seconds=deletion_failover,
             lease_transitions=snapshot.lease.transitions if snapshot.lease else 0,
             status_holder=snapshot.group.holder if snapshot.group else "",
         )
@@ -225,6 +244,64 @@ class Demo:
             view.note(
                 "The operator followed the Lease: status.holder changed, a LeaderChanged event was posted."
             )
+        return leader, new_leader, failover
+
+    def _start_kubelet(self, pods: list[str]) -> None:
+        assert self.client is not None
+        client, backend = self.client, self.backend
+        replicate = None
+        if isinstance(backend, EmulatorBackend):
+
+            async def replicate() -> object:
+                return await backend.pod_names(client, GROUP_NAME, self.options.replicas, lambda _: None)
+
+        self._kubelet = KubeletStandIn(
+            client,
+            self.children,
+            namespace=backend.namespace,
+            deployment=GROUP_NAME,
+            lease=LOCK_NAME,
+            replicas=self.options.replicas,
+            kubeconfig_for_electors=backend.elector_kubeconfig,
+            timings=self.timings,
+            replicate=replicate,
+            say=self.view.note,
+        )
+        self._kubelet.adopt(pods)
+        self._kubelet_task = asyncio.create_task(self._kubelet.run())
+
+    @property
+    def kubelet(self) -> KubeletStandIn:
+        """The stand-in kubelet (exists once the electors do)."""
+        assert self._kubelet is not None
+        return self._kubelet
+
+    async def _delete_leader_pod(self, leader: str) -> tuple[str, str, float]:
+        view, timings = self.view, self.timings
+        assert self.client is not None
+        view.step("Deleting the leader's pod")
+        view.note(f"kubectl delete pod {leader}: the kubelet stops the pod's container (SIGTERM), and the")
+        view.note("operator releases the Lease of a holder whose pod is gone (for electors that cannot).")
+        view.note(
+            f"Either way a standby takes over at its next try: within 2.2·RP = "
+            f"{timings.election.max_poll_interval:.1f} s, not a whole lease duration."
+        )
+        watcher = asyncio.create_task(self._first_holder_other_than(leader))
+        try:
+            deleted_at = time.monotonic()
+            await self.client.delete(PODS, leader, self.backend.namespace)
+            await self._wait(
+                "a new holder after the pod deletion",
+                lambda s: watcher.done(),
+                within=timings.crash_bound + 15,
+                progress=lambda t: f"Waiting for a new holder: {t:.1f}s since the deletion",
+                interval=0.1,
+            )
+            new_leader, seen_at = watcher.result()
+        finally:
+            watcher.cancel()
+        failover = seen_at - deleted_at
+        view.note(f"{new_leader} took over {failover:.2f} s after the pod deletion.")
         return leader, new_leader, failover
 
     async def _first_holder_other_than(self, old: str) -> tuple[str, float]:
@@ -311,7 +388,10 @@ class Demo:
         self.view.note(
             f"Look around: KUBECONFIG={self.backend.kubeconfig} kubectl get lg,lease,pods -n {namespace}"
         )
-        self.view.note("Crash the leader again (kill -9 its pid, shown above) and watch another take over.")
+        self.view.note("Crash the leader again (kill -9 its pid, shown above) and watch another take over,")
+        self.view.note(
+            f"or delete its pod (kubectl delete pod -n {namespace} NAME): a new pod and elector come."
+        )
         while True:
             self.view.update(await self.observer.snapshot())
             self.view.progress("Live (Ctrl-C to stop)")
@@ -328,6 +408,11 @@ class Demo:
     async def _shutdown(self) -> None:
         view = self.view
         view.step("Cleaning up")
+        if self._kubelet_task is not None:
+            self._kubelet_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._kubelet_task
+            self._kubelet_task = None
         await self.children.stop_all_async(report=view.note)
         await self.backend.teardown(self.client, view.note)
         if self.client is not None:

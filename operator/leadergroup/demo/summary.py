@@ -21,12 +21,16 @@ class Summary:
     old_leader: str
     new_leader: str
     failover_seconds: float
+    deleted_leader: str
+    deletion_new_leader: str
+    deletion_failover_seconds: float
     lease_transitions: int
     status_holder: str
 
     def lines(self) -> list[str]:
         """The human summary; ``Failover: N s`` is the line scripts look for."""
         bound = self.timings.crash_bound
+        poll, deletion = self.timings.election.max_poll_interval, self.deletion_failover_seconds
         verdict = "within" if self.failover_seconds <= bound else "SLOWER than"
         return [
             "",
@@ -36,6 +40,10 @@ class Summary:
             f"  Failover: {self.failover_seconds:.2f} s from the kill to a new holder in the Lease, "
             f"{verdict} the expected bound LD + 4.4·RP = {bound:.1f} s",
             f"            (and LD + 2.2·RP = {self.timings.expiry_bound:.1f} s after the last renewal seen)",
+            f"  Pod deleted: {self.deleted_leader}; new leader {self.deletion_new_leader} after "
+            f"{self.deletion_failover_seconds:.2f} s",
+            f"            (a standby's next try after the release: at most 2.2·RP = {poll:.1f} s)",
+            f"  Side by side: crash {self.failover_seconds:.2f} s, pod deletion {deletion:.2f} s",
             f"  Lease transitions: {self.lease_transitions}; LeaderGroup status holder: "
             f"{self.status_holder or '(none)'}",
             f"  Children: {', '.join(self.children)}",
@@ -62,6 +70,11 @@ class Summary:
             "boundSeconds": round(self.timings.crash_bound, 3),
             "expiryBoundSeconds": round(self.timings.expiry_bound, 3),
             "withinBound": self.failover_seconds <= self.timings.crash_bound,
+            "podDeletion": {
+                "oldLeader": self.deleted_leader,
+                "newLeader": self.deletion_new_leader,
+                "failoverSeconds": round(self.deletion_failover_seconds, 3),
+            },
             "leaseTransitions": self.lease_transitions,
             "statusHolder": self.status_holder,
         }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from leadergroup import constants
+from leadergroup import __version__, constants
 from leadergroup.elector.timing import (
     ElectionTiming,
     InvalidDurationError,
@@ -70,7 +70,27 @@ def _parser(mode: Mode) -> _Parser:
         "run": "%(prog)s [FLAGS] -- CMD [ARGS...]",
         "sidecar": "%(prog)s [FLAGS]",
     }[mode]
-    parser = _Parser(prog=prog, usage=usage, allow_abbrev=False, add_help=True)
+    description = {
+        "elect": (
+            "A client-go-compatible leader elector on a Lease. Alone it behaves like client-go's example "
+            "(logs the leader, a work loop while leading); its modes do more:\n"
+            "  leadergroup-elector run [FLAGS] -- CMD [ARGS...]   run CMD only while this replica leads\n"
+            "  leadergroup-elector sidecar [FLAGS]                serve GET /leader and /healthz over HTTP\n"
+            "Run 'leadergroup-elector run -h' or 'leadergroup-elector sidecar -h' for theirs."
+        ),
+        "run": "Run CMD only while this replica leads: SIGTERM, then SIGKILL after the grace period, when "
+        "leadership is lost.",
+        "sidecar": 'Elect, and serve GET /leader ({"name": ..., "isLeader": ...}) and GET /healthz.',
+    }[mode]
+    parser = _Parser(
+        prog=prog,
+        usage=usage,
+        description=description,
+        epilog="Flags take Go's forms too: -name=value, -name value, --name=value.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        add_help=True,
+    )
 
     def flag(name: str, **kwargs: object) -> None:
         parser.add_argument(f"-{name}", f"--{name}", **kwargs)  # type: ignore[arg-type]
@@ -89,6 +109,7 @@ def _parser(mode: Mode) -> _Parser:
     flag("retry-period", metavar="DURATION", help="e.g. 2s (default $RETRY_PERIOD_SECONDS, else 2s)")
     flag("leading-log", metavar="PATH", help="append JSON lines {event, id, t} when leading starts/stops")
     flag("v", dest="verbosity", metavar="LEVEL", type=int, default=0, help="log verbosity (4+: debug)")
+    flag("version", action="version", version=f"leadergroup-elector {__version__}", help="print the version")
     flag(
         "exit-on-lost",
         dest="exit_on_lost",

@@ -49,5 +49,6 @@ class LeaderGroupStatus(StatusModel):
     replicas: Int32 | None = None
     ready_replicas: Int32 | None = None
     ready: str | None = None
+    state: str | None = None
     observed_generation: int | None = None
     conditions: Annotated[list[Condition], Field(max_length=MAX_CONDITIONS)] | None = None

@@ -23,7 +23,11 @@ logger = logging.getLogger("leadergroup.sim")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m leadergroup.sim", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m leadergroup.sim",
+        description="An in-process Kubernetes API emulator (the demo's and the tests' API server), "
+        "served for kubectl on plain HTTP with no authentication.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the Kubernetes API emulator until SIGTERM/SIGINT")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")

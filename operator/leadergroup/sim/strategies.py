@@ -9,6 +9,7 @@ from leadergroup.sim.builtin import CUSTOM_RESOURCE_DEFINITIONS
 from leadergroup.sim.catalog import crd_causes, crd_status
 from leadergroup.sim.cel import VALIDATIONS, CelRuleError, check_rules, compile_expression
 from leadergroup.sim.cel_values import parse_field_path
+from leadergroup.sim.crd_defaults import default_causes
 from leadergroup.sim.field_errors import go_json, invalid
 from leadergroup.sim.objects import now_timestamp
 from leadergroup.sim.resources import ResourceType
@@ -63,6 +64,8 @@ def _prepare_crd(rtype: ResourceType, obj: JsonDict, old: JsonDict | None) -> No
     causes = crd_causes(obj)
     if not causes:
         causes = _cel_causes(obj)
+    if not causes:
+        causes = default_causes(obj)
     if causes:
         raise errors.invalid(rtype.kind, rtype.group, obj["metadata"]["name"], causes)
     obj["spec"].setdefault("conversion", {"strategy": "None"})
