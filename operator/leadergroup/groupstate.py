@@ -62,7 +62,7 @@ class Echo:
 
 @dataclass
 class PodView:
-    """The part of a pod the role labelling needs, and the echo of our last patch still to come."""
+    """The part of a pod the role labelling and the failover need, and the echo of our last patch to come."""
 
     body: dict[str, Any]
     echo: Echo = field(default_factory=Echo)
@@ -84,7 +84,12 @@ class PodView:
             )
             if key in metadata
         }
-        view = cls({"metadata": kept})
+        # Restart counts only: a count that grew since proves the elector's process exited (leadership.py).
+        restarts = [
+            {"name": status.get("name"), "restartCount": status.get("restartCount", 0)}
+            for status in (pod.get("status") or {}).get("containerStatuses") or []
+        ]
+        view = cls({"metadata": kept, "status": {"containerStatuses": restarts}})
         if written:
             view.echo.expect(pod)
         return view
@@ -154,6 +159,11 @@ class GroupState:
     def failover(self) -> bool:
         """Whether the Lease of a deleted holder pod is released."""
         return self.group.spec.failover.release_on_holder_deletion if self.group else False
+
+    @property
+    def release_on_exit(self) -> bool:
+        """Whether the Lease is released when the holder's elector container is reported terminated."""
+        return self.group.spec.failover.release_on_elector_exit if self.group else False
 
     def see_lease(self, lease: Mapping[str, Any]) -> bool:
         """Record the Lease as observed; whether what the status reports of it changed."""

@@ -2,12 +2,16 @@
 
 - Pods of a group are labelled ``leadergroup.dev/role=leader|follower`` (the leader Service selects the
   leader) and the leader carries a pod-deletion-cost, so scale-downs and rollouts remove standbys first.
-- When the pod named by the Lease is deleted from the API while the Lease still names it, the holder is
-  cleared with a conditional write, so a standby takes over at its next retry instead of waiting out the
-  whole lease duration. Safety: the API server removes a pod object only after the kubelet reports its
-  containers stopped — unless someone force-deletes it (``--grace-period=0 --force``) on a node that is
-  partitioned, where the old process may still run. The same limit applies to any replacement pod
-  started by the ReplicaSet in that case; see docs/operations.md.
+- When the cluster confirms that the holder's elector is dead while the Lease still names it, the holder
+  is cleared with a conditional write, so a standby takes over at once instead of waiting out the whole
+  lease duration. Two signals confirm it:
+
+  - the pod is gone from the API. Safety: the API server removes a pod object only after the kubelet
+    reports its containers stopped — unless someone force-deletes it (``--grace-period=0 --force``) on a
+    node that is partitioned, where the old process may still run; see docs/operations.md;
+  - the kubelet reports the elector container terminated (``state.terminated``), or restarted (its
+    ``restartCount`` grew): the process that held the Lease has exited. Only the elector's container
+    counts; a restarted process with the pod's identity that renewed since makes the write give up.
 """
 
 from __future__ import annotations
@@ -41,12 +45,45 @@ async def label_pod(client: KubeClient, pod: Mapping[str, Any], holder: str) -> 
         raise
 
 
+def _container_status(pod: Mapping[str, Any] | None, container: str) -> Mapping[str, Any] | None:
+    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == container:
+            return dict(status)
+    return None
+
+
+def elector_exit(
+    previous: Mapping[str, Any] | None, current: Mapping[str, Any], container: str
+) -> str | None:
+    """Why the kubelet's report on ``current`` proves the elector's process exited, or None.
+
+    Args:
+        previous: the pod as last seen (None when unseen): a restart count that grew since proves an exit.
+        current: the pod as now reported.
+        container: the name of the container that runs the elector.
+    """
+    status = _container_status(current, container)
+    if status is None:
+        return None
+    terminated = (status.get("state") or {}).get("terminated")
+    if terminated:
+        detail = terminated.get("reason") or f"exit code {terminated.get('exitCode')}"
+        return f"its container {container} terminated ({detail})"
+    before = _container_status(previous, container)
+    restarts, earlier = int(status.get("restartCount") or 0), int((before or {}).get("restartCount") or 0)
+    if before is not None and restarts > earlier:
+        return f"its container {container} restarted (restart count {earlier} -> {restarts})"
+    return None
+
+
 def _renewal_marks(lease: Mapping[str, Any]) -> tuple[Any, ...]:
     spec = lease.get("spec") or {}
     return spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseTransitions")
 
 
-async def release_dead_holder(client: KubeClient, observed: Mapping[str, Any], dead_pod: str) -> bool:
+async def release_dead_holder(
+    client: KubeClient, observed: Mapping[str, Any], dead_pod: str, why: str = "was deleted"
+) -> bool:
     """Clear the Lease's holder if it still names ``dead_pod`` and nobody renewed it since ``observed``.
 
     The write carries the observed resourceVersion. On a 409 the Lease is read again: any renewal or new
@@ -74,6 +111,6 @@ async def release_dead_holder(client: KubeClient, observed: Mapping[str, Any], d
                 raise
             lease = await client.get(LEASES, name, namespace)
             continue
-        logger.info("Lease %s/%s released: its holder pod %s was deleted", namespace, name, dead_pod)
+        logger.info("Lease %s/%s released: its holder pod %s %s", namespace, name, dead_pod, why)
         return True
     return False

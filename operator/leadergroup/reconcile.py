@@ -21,7 +21,7 @@ from leadergroup.events import post_event
 from leadergroup.groupstate import GroupKey, GroupState, PodView, TransientError, group_key_of_child
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import DISRUPTION_BUDGETS, LEADERGROUPS, PODS, SERVICES, Resource
-from leadergroup.leadership import label_pod, release_dead_holder
+from leadergroup.leadership import elector_exit, label_pod, release_dead_holder
 from leadergroup.model import LeaderGroup, SpecError
 from leadergroup.status import (
     DeploymentView,
@@ -248,6 +248,7 @@ class GroupController:
             if known is not None and known.echo.is_stale(pod):
                 return
             state.pods[name] = PodView.of(pod)
+            await self._release_if_elector_exited(state, known.body if known else None, pod)
             await self._label_pods(state, only=[name])
 
     async def _release_if_holder(self, state: GroupState, pod: Mapping[str, Any]) -> None:
@@ -263,6 +264,24 @@ class GroupController:
             if current is not None and current["metadata"].get("uid") == metadata.get("uid"):
                 return
             released = await release_dead_holder(self.client, observed, name)
+        except ApiError as error:
+            raise TransientError(str(error)) from error
+        state.counters.failover_releases += int(released)
+
+    async def _release_if_elector_exited(
+        self, state: GroupState, previous: Mapping[str, Any] | None, pod: Mapping[str, Any]
+    ) -> None:
+        name = str((pod.get("metadata") or {}).get("name"))
+        observed = state.lease_body
+        if not (state.known and state.group and state.release_on_exit and observed):
+            return
+        if LeaseView.of(observed).holder != name:
+            return
+        why = elector_exit(previous, pod, state.group.spec.elector_container)
+        if why is None:
+            return
+        try:
+            released = await release_dead_holder(self.client, observed, name, why)
         except ApiError as error:
             raise TransientError(str(error)) from error
         state.counters.failover_releases += int(released)

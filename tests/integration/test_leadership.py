@@ -237,3 +237,131 @@ async def test_a_holder_pod_leaving_the_selector_keeps_its_lease(
         lease = await client.get(LEASES, "quarantine", namespace)
         assert lease["spec"]["holderIdentity"] == pods[0], "the Lease of a live holder was released"
         await asyncio.sleep(0.1)
+
+
+def container_status(name: str, image: str, *, restarts: int = 0, terminated: bool = False) -> dict[str, Any]:
+    """One containerStatuses entry as the kubelet writes it."""
+    stamp = "2026-07-24T12:00:00Z"
+    state: dict[str, Any] = (
+        {"terminated": {"exitCode": 137, "reason": "Error", "startedAt": stamp, "finishedAt": stamp}}
+        if terminated
+        else {"running": {"startedAt": stamp}}
+    )
+    return {
+        "name": name,
+        "image": image,
+        "imageID": "",
+        "ready": not terminated,
+        "started": not terminated,
+        "restartCount": restarts,
+        "state": state,
+    }
+
+
+async def report(client: KubeClient, namespace: str, pod: str, statuses: list[dict[str, Any]]) -> None:
+    """Write the pod's container statuses through the status subresource, as the kubelet does."""
+    await client.patch(
+        PODS, pod, {"status": {"containerStatuses": statuses}}, namespace, subresource="status"
+    )
+
+
+EXIT_CASES = {
+    # case: (failover spec, what the kubelet reports of the holder's pod, whether the Lease is released)
+    "elector-terminated": ({}, [("app", True, 0)], True),
+    "elector-restarted": ({}, [("app", False, 1)], True),
+    "sidecar-elector-terminated": (
+        {"electorContainer": "elector"},
+        [("app", False, 0), ("elector", True, 0)],
+        True,
+    ),
+    "app-next-to-sidecar-terminated": (
+        {"electorContainer": "elector"},
+        [("app", True, 0), ("elector", False, 0)],
+        False,
+    ),
+    "signal-turned-off": ({"releaseOnElectorExit": False}, [("app", True, 0)], False),
+}
+
+
+@pytest.mark.parametrize("case", list(EXIT_CASES), ids=list(EXIT_CASES))
+async def test_a_dead_elector_container_releases_the_lease(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient, tmp_path: Path, case: str
+) -> None:
+    failover, reported, released = EXIT_CASES[case]
+    namespace = cluster.namespace
+    election = {"leaseDurationSeconds": 12, "renewDeadlineSeconds": 6, "retryPeriodSeconds": 1}
+    body = group_body(namespace, "exits", election=election, failover=failover)
+    containers = body["spec"]["template"]["spec"]["containers"]
+    containers.append({"name": "elector", "image": "leadergroup-operator:0.1.0"})
+    pods = await start_group(client, cluster, body)
+    images = {c["name"]: c["image"] for c in containers}
+    for pod in pods:  # the kubelet's first report: everything running, nothing restarted yet
+        await report(
+            client, namespace, pod, [container_status(name, image) for name, image in images.items()]
+        )
+    identity = await service_account_kubeconfig(cluster, client, "exits", tmp_path)
+    fleet = Fleet(cluster, tmp_path, lease_name="exits", kubeconfig=identity)
+    timing = ("-lease-duration=12s", "-renew-deadline=6s", "-retry-period=1s")
+    try:
+        for pod in pods:
+            fleet.start(pod, flags=timing)
+        first = await eventually(lambda: holder(client, namespace, "exits"), timeout=10, message="a holder")
+        fleet.kill(first)  # the holder's process dies; the kubelet reports what it saw of the containers
+        statuses = [
+            container_status(name, images[name], restarts=restarts, terminated=terminated)
+            for name, terminated, restarts in reported
+        ]
+        await report(client, namespace, first, statuses)
+        reported_at = time.monotonic()
+
+        async def new_holder() -> str | None:
+            current = await holder(client, namespace, "exits")
+            return current if current and current != first else None
+
+        if released:
+            taken_by = await eventually(new_holder, timeout=2.2 * 1 + 2.0, message="takeover within a retry")
+            assert taken_by in pods
+            assert time.monotonic() - reported_at < 12 - 4, "faster than the lease could expire"
+        else:
+            while time.monotonic() - reported_at < 2.2 * 1 + 2.0:
+                assert await holder(client, namespace, "exits") == first, (
+                    "released on a signal it must ignore"
+                )
+                await asyncio.sleep(0.1)
+    finally:
+        fleet.close()
+
+
+async def test_a_standby_takes_a_released_lease_before_its_next_poll(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient, tmp_path: Path
+) -> None:
+    # Polls at least 10 s apart: a takeover within a few seconds of the release can only come from the
+    # standby's watch of its Lease, which the group's Role must allow (list/watch on that one name).
+    namespace = cluster.namespace
+    election = {"leaseDurationSeconds": 30, "renewDeadlineSeconds": 20, "retryPeriodSeconds": 10}
+    pods = await start_group(client, cluster, group_body(namespace, "watched", election=election))
+    identity = await service_account_kubeconfig(cluster, client, "watched", tmp_path)
+    fleet = Fleet(cluster, tmp_path, lease_name="watched", kubeconfig=identity)
+    timing = ("-lease-duration=30s", "-renew-deadline=20s", "-retry-period=10s")
+    try:
+        first = fleet.start(pods[0], flags=timing)
+        await eventually(lambda: first.is_leading(), timeout=10, message="the first elector leads")
+        standby = fleet.start(pods[1], flags=timing)
+        await eventually(
+            lambda: "Attempting to acquire" in standby.log(), timeout=10, message="the standby polled once"
+        )
+        polled_at = time.monotonic()
+        await asyncio.sleep(0.5)  # its first poll found the Lease held
+        fleet.terminate(first.identity)  # graceful: it releases the Lease
+
+        async def taken() -> bool:
+            return await holder(client, namespace, "watched") == standby.identity
+
+        await eventually(taken, timeout=6, message="the standby takes the released Lease")
+        assert time.monotonic() - polled_at < 10, "sooner than its next poll could have come"
+    finally:
+        fleet.close()
+    if cluster.emulator is not None:
+        user = service_account_user(namespace, "watched")
+        watches = [r for r in cluster.emulator.requests if r.user == user and r.verb == "watch"]
+        assert watches and all(r.name == "watched" for r in watches), "a single-object watch, by name"

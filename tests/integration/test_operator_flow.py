@@ -84,7 +84,7 @@ async def test_seed_sample_end_to_end(
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
             "resourceNames": [lock],
-            "verbs": ["get", "update", "patch"],
+            "verbs": ["get", "update", "patch", "list", "watch"],
         }
     ]
     assert created["RoleBinding"]["subjects"][0]["name"] == name

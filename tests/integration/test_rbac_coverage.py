@@ -9,7 +9,6 @@ listed in ``DELIBERATE``.
 from __future__ import annotations
 
 import copy
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -224,24 +223,9 @@ def test_rbac_matching_follows_kube_rules() -> None:
     assert not rbac.allowed(Record("post", "", "", path="/apis/apps/v1"), rules)
 
 
-def _can_i(kubeconfig: Path, subject: str, namespace: str, *what: str) -> bool:
-    result = subprocess.run(
-        [
-            "kubectl",
-            "--kubeconfig",
-            str(kubeconfig),
-            "auth",
-            "can-i",
-            "--as",
-            subject,
-            "-n",
-            namespace,
-            *what,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+def _can_i(cluster: Cluster, subject: str, namespace: str, *what: str) -> bool:
+    result = cluster.kubectl(
+        "auth", "can-i", "--as", subject, "-n", namespace, *what, check=False, timeout=30
     )
     return result.stdout.strip() == "yes"
 
@@ -254,17 +238,18 @@ async def test_group_service_account_may_hold_its_own_lease_and_nothing_else(
     await client.create(LEADERGROUPS, group_body("canary", namespace, lockName="canary-lock"), namespace)
     await eventually(lambda: client.get_or_none(ROLES, "canary-lease", namespace), timeout=20)
     subject = f"system:serviceaccount:{namespace}:canary"
-    kubeconfig = cluster.kubeconfig
 
     async def bound() -> bool:
-        return _can_i(kubeconfig, subject, namespace, "get", "leases/canary-lock")
+        return _can_i(cluster, subject, namespace, "get", "leases/canary-lock")
 
     await eventually(bound, timeout=20, message="the RoleBinding takes effect")
-    for verb in ("get", "update", "patch"):
-        assert _can_i(kubeconfig, subject, namespace, verb, "leases/canary-lock"), verb
+    # list/watch on the one name: the single-object watch (fieldSelector=metadata.name=canary-lock).
+    for verb in ("get", "update", "patch", "list", "watch"):
+        assert _can_i(cluster, subject, namespace, verb, "leases/canary-lock"), verb
     for what in (
         ("list", "leases"),
         ("watch", "leases"),
+        ("watch", "leases/another-lock"),
         ("create", "leases"),
         ("delete", "leases/canary-lock"),
         ("get", "leases/another-lock"),
@@ -272,4 +257,4 @@ async def test_group_service_account_may_hold_its_own_lease_and_nothing_else(
         ("get", "pods"),
         ("get", "secrets"),
     ):
-        assert not _can_i(kubeconfig, subject, namespace, *what), what
+        assert not _can_i(cluster, subject, namespace, *what), what

@@ -21,6 +21,7 @@ from tests.support.cluster import project_crds
 
 from leadergroup import constants
 from leadergroup.model import (
+    ELECTOR_CONTAINER_MESSAGE,
     LEASE_LONGER_THAN_RENEW_MESSAGE,
     LOCK_NAME_IMMUTABLE_MESSAGE,
     RENEW_LONGER_THAN_RETRIES_MESSAGE,
@@ -277,7 +278,7 @@ class TestCelRules:
         assert sorted(rules(SPEC["properties"]["election"]).values()) == sorted(
             [LEASE_LONGER_THAN_RENEW_MESSAGE, RENEW_LONGER_THAN_RETRIES_MESSAGE]
         )
-        assert list(rules(SPEC).values()) == [LOCK_NAME_IMMUTABLE_MESSAGE]
+        assert list(rules(SPEC).values()) == [LOCK_NAME_IMMUTABLE_MESSAGE, ELECTOR_CONTAINER_MESSAGE]
 
     def test_every_rule_compiles(self) -> None:
         for _, node in walk(ROOT):
@@ -311,8 +312,29 @@ class TestCelRules:
         ],
     )
     def test_lock_name_is_immutable(self, old: Schema, new: Schema, allowed: bool) -> None:
-        (rule,) = rules(SPEC)
+        rule = next(rule for rule in rules(SPEC) if "lockName" in rule)
         assert evaluate(rule, self=new, oldSelf=old) is allowed
+
+    @pytest.mark.parametrize(
+        ("failover", "allowed"),
+        [
+            ({}, True),
+            ({"electorContainer": "app"}, True),
+            ({"electorContainer": "elector"}, True),
+            ({"electorContainer": "typo"}, False),
+        ],
+    )
+    def test_elector_container_names_a_container(self, failover: Schema, allowed: bool) -> None:
+        rule = next(rule for rule in rules(SPEC) if "electorContainer" in rule)
+        containers = [{"name": "app", "image": "a"}, {"name": "elector", "image": "e"}]
+        spec = {"failover": failover, "template": {"spec": {"containers": containers}}}
+        assert evaluate(rule, self=spec) is allowed
+        try:
+            LeaderGroupSpec.model_validate(spec)
+            accepted = True
+        except ValueError:
+            accepted = False
+        assert accepted is allowed, "the model agrees with the CRD"
 
     @pytest.mark.parametrize(
         ("name", "labels", "allowed"),

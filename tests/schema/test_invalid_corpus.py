@@ -109,7 +109,7 @@ class TestSamplesAreValid:
     @pytest.mark.parametrize("path", SAMPLES, ids=lambda path: path.stem)
     def test_the_api_server_accepts_the_sample_and_fills_defaults(self, path: Path) -> None:
         admitted = admit(yaml.safe_load(path.read_text()))
-        assert admitted["spec"]["failover"] == {"releaseOnHolderDeletion": True}
+        assert admitted["spec"]["failover"] == {"releaseOnHolderDeletion": True, "releaseOnElectorExit": True}
         assert set(admitted["spec"]["election"]) == {
             "leaseDurationSeconds",
             "renewDeadlineSeconds",

@@ -2,8 +2,9 @@
 
 ``allowed(record, rules)`` answers "would a subject bound (cluster-wide) to these rules be allowed this
 request?" with kube-apiserver's rule matching: API group, resource (``resource/subresource`` for
-subresources), verb, and ``resourceNames`` (which can only match requests that name an object, so never a
-create, list or watch). Discovery and health paths are granted to every authenticated user by the default
+subresources), verb, and ``resourceNames`` (which can only match requests that name an object: never a
+create, and a list or watch only with ``fieldSelector=metadata.name=X``, which the emulator records as
+naming X, as kube does). Discovery and health paths are granted to every authenticated user by the default
 ``system:discovery`` and ``system:public-info-viewer`` ClusterRoles, so they count as allowed.
 """
 

@@ -34,6 +34,11 @@ class TestPodView:
                 "managedFields": [{"manager": "kubelet"}],
             },
             "spec": {"containers": []},
+            "status": {
+                "containerStatuses": [
+                    {"name": "app", "restartCount": 2, "image": "x", "state": {"running": {}}},
+                ]
+            },
         }
         view = PodView.of(pod, written=True)
         assert view.body == {
@@ -43,7 +48,9 @@ class TestPodView:
                 "uid": "u",
                 "labels": {"a": "b"},
                 "resourceVersion": "5",
-            }
+            },
+            # The restart counts: one that grows proves the elector exited (fast failover).
+            "status": {"containerStatuses": [{"name": "app", "restartCount": 2}]},
         }
         assert view.echo.awaiting == "5"
 

@@ -8,9 +8,11 @@ from leadergroup import constants
 from leadergroup.builders.common import get_metadata
 from leadergroup.model import LeaderGroup
 
-# The blog's Role granted `*` on every Lease in the namespace. Electors only read and renew one
-# pre-created Lease, so they get exactly that: no create (the operator creates it), no list/watch, no delete.
-LEASE_VERBS = ("get", "update", "patch")
+# The blog's Role granted `*` on every Lease in the namespace. Electors only read, renew and watch one
+# pre-created Lease, so they get exactly that, on that one name: no create (the operator creates it), no
+# delete, no other Lease. list/watch with resourceNames allow only a single-object watch
+# (fieldSelector=metadata.name=<lockName>), which leadergroup-elector uses to take a released Lease at once.
+LEASE_VERBS = ("get", "update", "patch", "list", "watch")
 
 
 def get_service_account(lg: LeaderGroup) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from leadergroup.elector.context import LeadershipContext
 from leadergroup.elector.lock import LeaseConflict, LeaseLock, LeaseNotFound, record_fingerprint
 from leadergroup.elector.record import LeaderElectionRecord
 from leadergroup.elector.timing import ElectionTiming
+from leadergroup.elector.watch import can_watch, watch_releases
 
 logger = logging.getLogger("leadergroup.elector")
 
@@ -52,6 +53,8 @@ class LeaderElector:
         release_on_cancel: on :meth:`stop` or cancellation, if this candidate holds the Lease, write
             holder "" and ``leaseDurationSeconds: 1`` so the next candidate takes over at its next poll.
         rejoin: after losing leadership, campaign again (client-go's ``Run`` returns instead).
+        watch_lease: besides polling, watch the Lease (when the lock's backend can), so a standby tries
+            at once when the Lease is released instead of at its next poll (:mod:`.watch`).
         clock: time source (tests pass a :class:`~leadergroup.elector.clock.ManualClock`).
         rng: random source for the retry jitter.
 
@@ -68,6 +71,7 @@ class LeaderElector:
         on_new_leader: NewLeaderCallback | None = None,
         release_on_cancel: bool = True,
         rejoin: bool = True,
+        watch_lease: bool = True,
         clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -78,9 +82,12 @@ class LeaderElector:
         self.on_new_leader = on_new_leader
         self.release_on_cancel = release_on_cancel
         self.rejoin = rejoin
+        self.watch_lease = watch_lease
         self.clock: Clock = clock or SystemClock()
         self.rng = rng or random.Random()
         self._stop_requested = asyncio.Event()
+        # Set by stop() and by the Lease watch seeing a release: cuts a standby's wait between polls short.
+        self._wake = asyncio.Event()
         self._running = False
         self._observed = LeaderElectionRecord()
         self._observed_fingerprint: tuple[Any, ...] | None = None
@@ -138,6 +145,7 @@ class LeaderElector:
         the work has returned, then releases it if configured; :meth:`run` then returns.
         """
         self._stop_requested.set()
+        self._wake.set()
 
     # --- the loop -------------------------------------------------------------------------------------
 
@@ -156,6 +164,7 @@ class LeaderElector:
             raise RuntimeError("this elector is already running")
         self._running = True
         logger.info("Attempting to acquire leader lease %s as %s", self.lock.describe(), self.identity)
+        watcher = self._start_watch()
         try:
             while not self.stopping:
                 if not await self._acquire():
@@ -167,6 +176,8 @@ class LeaderElector:
             self._stop_requested.set()
             raise
         finally:
+            if watcher is not None:
+                watcher.cancel()
             try:
                 if self.stopping and self.release_on_cancel:
                     await self._release()
@@ -436,8 +447,25 @@ class LeaderElector:
         self.last_api_contact = self.clock.monotonic()
 
     async def _pause_until(self, moment: float) -> bool:
-        """Sleep until ``moment``; True if :meth:`stop` came first."""
-        return await sleep_until(self.clock, moment, self._stop_requested)
+        """Sleep until ``moment`` or a wake-up (a release seen by the watch); True if :meth:`stop` came."""
+        await sleep_until(self.clock, moment, self._wake)
+        if not self.stopping:
+            self._wake.clear()
+        return self.stopping
+
+    def _start_watch(self) -> asyncio.Task[None] | None:
+        if not (self.watch_lease and can_watch(self.lock.backend)):
+            return None
+        return asyncio.create_task(
+            watch_releases(
+                self.lock.backend,  # type: ignore[arg-type]  # checked by can_watch
+                self.lock.namespace,
+                self.lock.name,
+                self._wake.set,
+                retry_delay=self.timing.retry_period,
+            ),
+            name=f"watch {self.lock.describe()}",
+        )
 
     async def _report_transition(self) -> None:
         holder = self._observed.holder_identity

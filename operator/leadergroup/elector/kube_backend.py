@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from leadergroup.elector.lock import LeaseBackendError, LeaseConflict, LeaseNotFound
+from leadergroup.elector.watch import LeaseWatchForbidden
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import LEASES
 
@@ -37,6 +39,28 @@ class KubeLeaseBackend:
             return await self.client.replace(LEASES, name, body, namespace)
         except ApiError as error:
             raise _translate(error) from error
+
+    async def watch(self, namespace: str, name: str) -> AsyncIterator[dict[str, Any]]:
+        """Stream the Lease's changes (current state first) over a single-object watch.
+
+        Raises:
+            LeaseWatchForbidden: 403, RBAC grants no list/watch on this Lease.
+            LeaseBackendError: any other failure, the stream's end included.
+        """
+        try:
+            async for event in self.client.watch(
+                LEASES, namespace, field_selector=f"metadata.name={name}", timeout_seconds=WATCH_SECONDS
+            ):
+                if event.get("type") in ("ADDED", "MODIFIED") and isinstance(event.get("object"), dict):
+                    yield event["object"]
+        except ApiError as error:
+            if error.status == 403:
+                raise LeaseWatchForbidden(str(error)) from error
+            raise LeaseBackendError(str(error)) from error
+
+
+# The server ends a watch after this long; it is opened again at once (kube's own default is 30-60 min).
+WATCH_SECONDS = 300
 
 
 def _translate(error: ApiError) -> LeaseBackendError:

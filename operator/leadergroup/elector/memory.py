@@ -11,12 +11,13 @@ import asyncio
 import copy
 import itertools
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
 
 from leadergroup.elector.lock import LeaseBackendError, LeaseConflict, LeaseNotFound
+from leadergroup.elector.watch import LeaseWatchForbidden
 
-Verb = Literal["get", "create", "replace"]
+Verb = Literal["get", "create", "replace", "watch"]
 Fault = Callable[[], Awaitable[None]]
 
 
@@ -28,6 +29,7 @@ class MemoryLeaseStore:
         self._versions = itertools.count(1)
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.requests: list[tuple[Verb, str, str]] = []
+        self._watchers: list[tuple[str, str, asyncio.Queue[dict[str, Any]]]] = []
 
     def put(self, namespace: str, lease: dict[str, Any]) -> dict[str, Any]:
         """Store a Lease unconditionally (as another client or a test fixture would), with a fresh version."""
@@ -36,6 +38,9 @@ class MemoryLeaseStore:
         metadata["namespace"] = namespace
         metadata["resourceVersion"] = str(next(self._versions))
         self._leases[(namespace, metadata["name"])] = stored
+        for watched_namespace, watched_name, queue in self._watchers:
+            if (watched_namespace, watched_name) == (namespace, metadata["name"]):
+                queue.put_nowait(copy.deepcopy(stored))
         return copy.deepcopy(stored)
 
     def peek(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -95,3 +100,28 @@ class MemoryLeaseStore:
                 f"current {current['metadata']['resourceVersion']})"
             )
         return self.put(namespace, body)
+
+
+class WatchableMemoryLeaseStore(MemoryLeaseStore):
+    """The store with single-Lease watches, as the API server offers them (the elector then uses one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watch_forbidden = False  # as a Role without list/watch on the Lease
+
+    async def watch(self, namespace: str, name: str) -> AsyncIterator[dict[str, Any]]:
+        """The Lease now (if it exists), then every version stored, until cancelled."""
+        await self._enter("watch", namespace, name)
+        if self.watch_forbidden:
+            raise LeaseWatchForbidden("403 Forbidden: cannot watch leases")
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        entry = (namespace, name, queue)
+        self._watchers.append(entry)
+        try:
+            current = self.peek(namespace, name)
+            if current is not None:
+                yield current
+            while True:
+                yield await queue.get()
+        finally:
+            self._watchers.remove(entry)

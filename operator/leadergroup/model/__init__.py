@@ -12,6 +12,7 @@ from leadergroup.model.errors import SpecError
 from leadergroup.model.group import LeaderGroup
 from leadergroup.model.spec import (
     LEASE_LONGER_THAN_RENEW_MESSAGE,
+    ELECTOR_CONTAINER_MESSAGE,
     LOCK_NAME_IMMUTABLE_MESSAGE,
     RENEW_LONGER_THAN_RETRIES_MESSAGE,
     ElectionSpec,
@@ -26,6 +27,7 @@ from leadergroup.model.status import Condition, LeaderGroupStatus, Transition
 
 __all__ = [
     "LEASE_LONGER_THAN_RENEW_MESSAGE",
+    "ELECTOR_CONTAINER_MESSAGE",
     "LOCK_NAME_IMMUTABLE_MESSAGE",
     "RENEW_LONGER_THAN_RETRIES_MESSAGE",
     "Condition",

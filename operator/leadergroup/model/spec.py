@@ -11,6 +11,7 @@ from leadergroup import constants
 from leadergroup.model.errors import NestedFieldError
 from leadergroup.model.template import find_template_problem
 
+DNS1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 MAX_REPLICAS = 100
 MAX_PORTS = 20
@@ -26,6 +27,7 @@ RENEW_LONGER_THAN_RETRIES_MESSAGE = (
     "than one renewal attempt before it gives up"
 )
 LOCK_NAME_IMMUTABLE_MESSAGE = "lockName is immutable: delete and recreate the LeaderGroup to change the lock"
+ELECTOR_CONTAINER_MESSAGE = "failover.electorContainer must be the name of one of template.spec.containers"
 
 PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
@@ -107,9 +109,11 @@ class LeaderServiceSpec(SpecModel):
 
 
 class FailoverSpec(SpecModel):
-    """How the operator speeds up failover."""
+    """How the operator speeds up failover: the signals that prove the holder's elector is dead."""
 
     release_on_holder_deletion: bool = True
+    release_on_elector_exit: bool = True
+    elector_container: Annotated[str, Field(max_length=63, pattern=DNS1123_LABEL_PATTERN)] | None = None
 
 
 class PlacementSpec(SpecModel):
@@ -148,3 +152,19 @@ class LeaderGroupSpec(SpecModel):
         if problem:
             raise problem
         return template
+
+    @model_validator(mode="after")
+    def _elector_container_exists(self) -> LeaderGroupSpec:
+        wanted = self.failover.elector_container
+        names = [c.get("name") for c in self.template.get("spec", {}).get("containers") or []]
+        if wanted is not None and wanted not in names:
+            known = ", ".join(map(str, names))
+            raise ValueError(f"{ELECTOR_CONTAINER_MESSAGE} ({wanted!r} is not one of {known})")
+        return self
+
+    @property
+    def elector_container(self) -> str:
+        """The container that runs the elector: ``failover.electorContainer``, else the first one."""
+        if self.failover.elector_container:
+            return self.failover.elector_container
+        return str(self.template["spec"]["containers"][0]["name"])

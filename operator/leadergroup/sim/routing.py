@@ -67,6 +67,20 @@ def parse_request(method: str, path: str, query: Mapping[str, str]) -> RequestIn
     )
 
 
+def authorized_name(info: RequestInfo, query: Mapping[str, str]) -> str | None:
+    """The object name RBAC sees: a list or watch with ``fieldSelector=metadata.name=X`` names X.
+
+    As kube-apiserver's RequestInfoFactory, so ``resourceNames`` in a Role can allow a single-object watch.
+    """
+    if info.name or info.verb not in ("list", "watch"):
+        return info.name
+    for term in (query.get("fieldSelector") or "").split(","):
+        key, _, value = term.replace("==", "=").partition("=")
+        if key.strip() == "metadata.name" and value.strip() and not key.endswith("!"):
+            return value.strip()
+    return None
+
+
 def bearer_token(authorization: str | None) -> str:
     """The user a request is attributed to: its bearer token, or ``system:anonymous``."""
     if authorization and authorization.lower().startswith("bearer "):

@@ -23,7 +23,7 @@ from leadergroup.sim.faults import FaultBook, RequestLog, RequestRecord
 from leadergroup.sim.gc import GarbageCollector
 from leadergroup.sim.registry import Registry
 from leadergroup.sim.resources import ResourceType
-from leadergroup.sim.routing import RequestInfo, accepts_json, bearer_token, parse_request
+from leadergroup.sim.routing import RequestInfo, accepts_json, authorized_name, bearer_token, parse_request
 from leadergroup.sim.scale import serve_scale
 from leadergroup.sim.selectors import compile_selectors
 from leadergroup.sim.store import Store
@@ -94,7 +94,7 @@ class ApiServer:
             resource=info.resource,
             subresource=info.subresource,
             namespace=info.namespace,
-            name=info.name,
+            name=authorized_name(info, request.query),
             user=bearer_token(request.headers.get("Authorization")),
             user_agent=request.headers.get("User-Agent", ""),
             status=0,

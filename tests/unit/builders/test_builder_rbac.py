@@ -34,7 +34,7 @@ class TestRole:
                 "apiGroups": ["coordination.k8s.io"],
                 "resources": ["leases"],
                 "resourceNames": ["billing-lock"],
-                "verbs": ["get", "update", "patch"],
+                "verbs": ["get", "update", "patch", "list", "watch"],
             }
         ]
 
@@ -44,8 +44,10 @@ class TestRole:
 
     def test_never_grants_create_delete_or_wildcards(self, make_group: MakeGroup) -> None:
         # The blog's Role allowed "*" on every Lease; one compromised pod could then steal any lock.
+        # list/watch are granted on the one name only (a single-object watch), like every verb here.
         (rule,) = get_role(make_group())["rules"]
-        assert not {"*", "create", "delete", "deletecollection", "list", "watch"} & set(rule["verbs"])
+        assert not {"*", "create", "delete", "deletecollection"} & set(rule["verbs"])
+        assert rule["resourceNames"] == [make_group().lock_name]
         assert "*" not in rule["resources"] and "*" not in rule["apiGroups"]
 
     def test_carries_the_group_labels(self, make_group: MakeGroup) -> None:
