@@ -11,8 +11,8 @@ from __future__ import annotations
 from leadergroup.model.errors import SpecError
 from leadergroup.model.group import LeaderGroup
 from leadergroup.model.spec import (
-    LEASE_LONGER_THAN_RENEW_MESSAGE,
     ELECTOR_CONTAINER_MESSAGE,
+    LEASE_LONGER_THAN_RENEW_MESSAGE,
     LOCK_NAME_IMMUTABLE_MESSAGE,
     RENEW_LONGER_THAN_RETRIES_MESSAGE,
     ElectionSpec,
@@ -26,8 +26,8 @@ from leadergroup.model.spec import (
 from leadergroup.model.status import Condition, LeaderGroupStatus, Transition
 
 __all__ = [
-    "LEASE_LONGER_THAN_RENEW_MESSAGE",
     "ELECTOR_CONTAINER_MESSAGE",
+    "LEASE_LONGER_THAN_RENEW_MESSAGE",
     "LOCK_NAME_IMMUTABLE_MESSAGE",
     "RENEW_LONGER_THAN_RETRIES_MESSAGE",
     "Condition",
