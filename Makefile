@@ -28,9 +28,11 @@ test: lint controlplane
 controlplane: $(BIN)/.installed
 	$(BIN)/python -m tests.controlplane build --optional
 
-## cluster: start that control plane with the CRDs installed; prints the KUBECONFIG line; Ctrl-C stops it
+## cluster: start that control plane with the CRDs installed; prints the KUBECONFIG line; Ctrl-C stops it.
+## NODES=3 adds simulated nodes (KWOK) for pods that tolerate kwok.x-k8s.io/node=fake
+NODES ?= 0
 cluster: $(BIN)/.installed
-	$(BIN)/python -m tests.controlplane up
+	$(BIN)/python -m tests.controlplane up --nodes $(NODES)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.controlplane.build import CLIENTGO_ELECTOR, CONTROL_PLANE, ToolchainMissing, ensure_built
+from tests.controlplane.build import RECIPES, ToolchainMissing, ensure_built
 from tests.support.cluster import (
     Cluster,
     RealBackend,
@@ -72,7 +72,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not wanted or real_cluster_kubeconfig() is not None or session.config.option.collectonly:
         return
     try:
-        for recipe in (CONTROL_PLANE, CLIENTGO_ELECTOR):
+        for recipe in RECIPES:
             ensure_built(recipe)
     except ToolchainMissing as missing:
         if real_backend_required():
@@ -100,7 +100,8 @@ def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBacke
         return
     from tests.controlplane.cluster import control_plane
 
-    with control_plane(tmp_path_factory.mktemp("controlplane")) as plane:
+    # Three simulated nodes (KWOK), tainted: only pods that tolerate them are scheduled (test_nodes.py).
+    with control_plane(tmp_path_factory.mktemp("controlplane"), nodes=3) as plane:
         backend = RealBackend(plane.kubeconfig, str(plane.kubectl), plane)
         backend.install_crds()
         yield backend

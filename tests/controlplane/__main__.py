@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.controlplane.build import CLIENTGO_ELECTOR, CONTROL_PLANE, ToolchainMissing, ensure_built
+from tests.controlplane.build import CONTROL_PLANE, RECIPES, ToolchainMissing, ensure_built
 
 REQUIRE_REAL_ENV = "LEADERGROUP_REQUIRE_REAL_BACKEND"
 
@@ -19,7 +19,7 @@ CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
 
 def _build(options: argparse.Namespace) -> int:
     try:
-        for recipe in (CONTROL_PLANE, CLIENTGO_ELECTOR):
+        for recipe in RECIPES:
             print(ensure_built(recipe))
     except ToolchainMissing as missing:
         if options.optional and os.environ.get(REQUIRE_REAL_ENV, "") in ("", "0", "false"):
@@ -36,7 +36,7 @@ def _up(options: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     workdir = Path(options.workdir) if options.workdir else None
-    with control_plane(workdir, audit=options.audit) as plane:
+    with control_plane(workdir, audit=options.audit, nodes=options.nodes) as plane:
         if not options.no_crds:
             subprocess.run(
                 [str(plane.kubectl), "--kubeconfig", str(plane.kubeconfig), "apply", "-k", str(CRD_DIR)],
@@ -44,7 +44,12 @@ def _up(options: argparse.Namespace) -> int:
             )
         print(
             f"Control plane {plane.server} is up ({CONTROL_PLANE.kubernetes_version()}; "
-            "no kubelet: pods stay Pending).\nIn another shell:\n"
+            + (
+                f"{options.nodes} KWOK nodes for pods that tolerate kwok.x-k8s.io/node=fake"
+                if options.nodes
+                else "no kubelet: pods stay Pending"
+            )
+            + ").\nIn another shell:\n"
             f"  export KUBECONFIG={plane.kubeconfig}\n"
             f"  export PATH={plane.bin_dir}:$PATH   # kubectl of the same release\n"
             "  kubectl get lg -A\n"
@@ -70,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--workdir", help="keep its files here (default: a temporary folder, removed at exit)")
     up.add_argument("--audit", action="store_true", help="write the API server's audit log (Metadata, JSON)")
     up.add_argument("--no-crds", action="store_true", help="do not install the project's CRDs")
+    up.add_argument(
+        "--nodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N simulated nodes (KWOK), tainted kwok.x-k8s.io/node=fake:NoSchedule: pods that tolerate "
+        "it get scheduled and become Running and Ready",
+    )
     up.set_defaults(run=_up)
     options = parser.parse_args(argv)
     try:

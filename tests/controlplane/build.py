@@ -4,7 +4,8 @@ Two Go modules of ours say what is built, at which versions:
 
 - ``tests/controlplane/go``: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from
   ``k8s.io/kubernetes``, and etcd from ``go.etcd.io/etcd/server/v3`` (the release Kubernetes itself pins);
-- ``tests/elector/clientgo``: the client-go leader-election program the interop tests run.
+- ``tests/elector/clientgo``: the client-go leader-election program the interop tests run;
+- ``tests/controlplane/kwok``: KWOK, which plays the kubelet of simulated nodes.
 
 Binaries land in ``$LEADERGROUP_CACHE`` (default ``~/.cache/leadergroup-operator``) under a folder named
 after the module and a hash of its go.mod, go.sum and sources, so a version bump builds afresh and an
@@ -30,6 +31,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTROL_PLANE_MODULE = REPO_ROOT / "tests" / "controlplane" / "go"
 CLIENTGO_MODULE = REPO_ROOT / "tests" / "elector" / "clientgo"
+KWOK_MODULE = REPO_ROOT / "tests" / "controlplane" / "kwok"
 CACHE_ENV = "LEADERGROUP_CACHE"
 INSTALL_HINT = (
     "the real Kubernetes backend needs the Go toolchain (go >= 1.26, https://go.dev/doc/install) to build "
@@ -50,13 +52,14 @@ class GoRecipe:
     module: Path
     packages: dict[str, str]  # binary name -> Go package
     cold_build: str  # how long a build from a cold Go cache takes on 2 cores, for the log
+    pinned: str = "k8s.io/kubernetes"  # the Go module whose version names the build
 
     def kubernetes_version(self) -> str:
-        """The ``k8s.io/kubernetes`` (or ``k8s.io/client-go``) release this module requires."""
+        """The version of :attr:`pinned` this module requires (``go.mod`` is the one place it is said)."""
         text = (self.module / "go.mod").read_text()
-        found = re.search(r"k8s\.io/(?:kubernetes|client-go) (v\d+\.\d+\.\d+)", text)
+        found = re.search(rf"{re.escape(self.pinned)} (v\d+\.\d+\.\d+)", text)
         if found is None:
-            raise RuntimeError(f"{self.module / 'go.mod'} requires no Kubernetes release")
+            raise RuntimeError(f"{self.module / 'go.mod'} does not require {self.pinned}")
         return found.group(1)
 
     def fingerprint(self) -> str:
@@ -71,6 +74,8 @@ class GoRecipe:
     def build_flags(self) -> list[str]:
         """``go build`` flags: no cloud providers, reproducible paths, the release in ``/version``."""
         version = self.kubernetes_version()
+        if self.pinned != "k8s.io/kubernetes":
+            return ["-trimpath", "-ldflags", "-s -w"]
         major, minor = version.removeprefix("v").split(".")[:2]
         stamp = [
             f"-X k8s.io/{package}.{field}={value}"
@@ -100,7 +105,13 @@ CONTROL_PLANE = GoRecipe(
     },
     "about 7 minutes",
 )
-CLIENTGO_ELECTOR = GoRecipe("clientgo-elector", CLIENTGO_MODULE, {"clientgo-elector": "."}, "about a minute")
+CLIENTGO_ELECTOR = GoRecipe(
+    "clientgo-elector", CLIENTGO_MODULE, {"clientgo-elector": "."}, "about a minute", "k8s.io/client-go"
+)
+KWOK = GoRecipe(
+    "kwok", KWOK_MODULE, {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}, "about a minute", "sigs.k8s.io/kwok"
+)
+RECIPES = (CONTROL_PLANE, CLIENTGO_ELECTOR, KWOK)
 
 
 def cache_root() -> Path:

@@ -3,8 +3,10 @@
 etcd, kube-apiserver (TLS, client-certificate admin, ServiceAccount token signing, RBAC), the controller
 manager (garbage collection, Deployments → ReplicaSets → Pods, namespaces, ServiceAccount tokens) and the
 scheduler, each a child process that dies with its parent (the kernel's parent-death signal), so a test
-session that is killed leaves nothing behind. There is no kubelet: pods are scheduled nowhere and stay
-Pending unless a test writes their status as a kubelet would.
+session that is killed leaves nothing behind. There is no kubelet. With ``nodes=N``, KWOK plays the kubelet
+of N simulated nodes: the scheduler places pods that tolerate the nodes' taint (:data:`KWOK_TOLERATION`)
+on them, and KWOK makes them Running and Ready and finishes their graceful deletion. Pods without the
+toleration are scheduled nowhere and stay Pending, as before.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.controlplane.build import CONTROL_PLANE, ensure_built
+from tests.controlplane.build import CONTROL_PLANE, KWOK, ensure_built, go_toolchain
 from tests.controlplane.pki import ClientCertificate, Pki, make_pki
 
 from leadergroup.procutil import free_port, parent_death_signal
 
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+# Simulated nodes carry this taint: only pods that ask for them (tests that want running pods) land there.
+KWOK_TOLERATION = {"key": KWOK_ANNOTATION, "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 _STOP_GRACE = 10.0
@@ -53,6 +58,7 @@ class ControlPlane:
     api_port: int
     etcd_port: int
     audit_log: Path | None = None
+    kwok_bin_dir: Path | None = None
     children: list[_Child] = field(default_factory=list)
 
     @property
@@ -136,11 +142,11 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def _spawn(plane: ControlPlane, name: str, args: list[str]) -> None:
+def _spawn(plane: ControlPlane, name: str, args: list[str], bin_dir: Path | None = None) -> None:
     log = plane.workdir / f"{name}.log"
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [str(plane.bin_dir / name), *args],
+            [str((bin_dir or plane.bin_dir) / name), *args],
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -298,15 +304,87 @@ def _wait_for_default_service_account(plane: ControlPlane, timeout: float = 60) 
     raise RuntimeError(f"the controller manager made no ServiceAccount in {timeout:.0f} s")
 
 
+def kwok_node(name: str) -> dict[str, Any]:
+    """A simulated node KWOK manages: tainted, so only pods that tolerate it are scheduled there."""
+    resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok"},
+        },
+        "spec": {"taints": [{"key": KWOK_ANNOTATION, "value": "fake", "effect": "NoSchedule"}]},
+        "status": {"allocatable": resources, "capacity": resources},
+    }
+
+
+# KWOK's own stage sets, read from its module (nothing of it is copied here): nodes become Ready and keep a
+# heartbeat Lease; pods become Running and Ready, and a deleted pod goes when its grace period is over.
+KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/general")
+
+
+def kwok_config(path: Path) -> Path:
+    """Write KWOK's configuration: the stages of :data:`KWOK_STAGES` from the module the build used."""
+    source = subprocess.run(
+        [go_toolchain(), "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"],
+        cwd=KWOK.module,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    documents = []
+    for stage_set in KWOK_STAGES:
+        for stage in sorted((Path(source) / "kustomize" / "stage" / stage_set).glob("*.yaml")):
+            if stage.name != "kustomization.yaml":
+                documents.extend(doc for doc in yaml.safe_load_all(stage.read_text()) if doc)
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
+
+
+def _start_kwok(plane: ControlPlane, nodes: int) -> None:
+    _spawn(
+        plane,
+        "kwok",
+        [
+            f"--config={kwok_config(plane.workdir / 'kwok.yaml')}",
+            f"--kubeconfig={plane.kubeconfig}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+            f"--server-address=127.0.0.1:{free_port()}",
+            "--node-lease-duration-seconds=40",
+        ],
+        bin_dir=plane.kwok_bin_dir,
+    )
+    manifest = plane.workdir / "kwok-nodes.yaml"
+    manifest.write_text(yaml.safe_dump_all([kwok_node(f"kwok-node-{index}") for index in range(nodes)]))
+    kubectl = [str(plane.kubectl), "--kubeconfig", str(plane.kubeconfig)]
+    subprocess.run([*kubectl, "apply", "-f", str(manifest)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [*kubectl, "wait", "--for=condition=Ready", "node", "--all", "--timeout=60s"],
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
+
+
 @contextlib.contextmanager
 def control_plane(
-    workdir: Path | None = None, *, audit: bool = False, apiserver_args: list[str] | None = None
+    workdir: Path | None = None,
+    *,
+    audit: bool = False,
+    nodes: int = 0,
+    apiserver_args: list[str] | None = None,
 ) -> Iterator[ControlPlane]:
     """Build (once per machine) and start a control plane; stop it and remove its files on exit.
 
-    ``audit`` turns on the API server's audit log (level Metadata, JSON lines) at ``plane.audit_log``.
+    ``audit`` turns on the API server's audit log (level Metadata, JSON lines) at ``plane.audit_log``;
+    ``nodes`` starts KWOK with that many simulated nodes.
     """
     bin_dir = ensure_built(CONTROL_PLANE)
+    kwok_bin_dir = ensure_built(KWOK) if nodes else None
     owned = workdir is None
     root = Path(tempfile.mkdtemp(prefix="leadergroup-controlplane-")) if workdir is None else workdir
     root.mkdir(parents=True, exist_ok=True)
@@ -317,6 +395,7 @@ def control_plane(
         api_port=free_port(),
         etcd_port=free_port(),
         audit_log=root / "audit.log" if audit else None,
+        kwok_bin_dir=kwok_bin_dir,
     )
     try:
         _start_etcd(plane)
@@ -324,6 +403,8 @@ def control_plane(
         plane.write_kubeconfig(plane.kubeconfig, plane.pki.admin)
         _start_controllers(plane)
         _wait_for_default_service_account(plane)
+        if nodes:
+            _start_kwok(plane, nodes)
         yield plane
     finally:
         plane.stop()
