@@ -21,8 +21,10 @@ demo: $(BIN)/.installed
 	$(BIN)/leadergroup demo $(ARGS)
 
 ## test: linters, type checks, layer contracts and the whole test suite on both backends (what CI runs)
+# Two workers, a test file each at a time (module fixtures stay per file); PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
 test: lint controlplane
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 ## controlplane: build the real Kubernetes control plane of the tests, once per machine (needs Go)
 controlplane: $(BIN)/.installed
