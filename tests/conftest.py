@@ -19,6 +19,8 @@ from tests.support.cluster import (
     selected_backends,
 )
 
+LONGEST_FILES = ("test_clientgo_mixed.py", "test_safety.py", "test_leadership.py", "test_demo.py")
+
 # Why the real backend cannot run here (no Go toolchain), found once per session before any test runs.
 _real_backend_unavailable: str | None = None
 
@@ -62,7 +64,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             kept.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    # The longest files first: with two workers (make test) they then run beside the many short ones
+    # instead of alone at the end.
+    items[:] = sorted(kept, key=lambda item: item.path.name not in LONGEST_FILES)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -299,6 +299,9 @@ class GroupController:
                 raise TransientError(str(error)) from error
             if patched is not None:
                 state.pods[name] = PodView.of(patched, written=True)
+                # Our patch's answer may be the first sight of a kubelet report (its own event then comes
+                # as a stale echo): judge it here too, or a restart would go unnoticed.
+                await self._release_if_elector_exited(state, view.body, patched)
 
     async def observe_deployment(self, event_type: str | None, deployment: Mapping[str, Any]) -> None:
         """A labelled Deployment changed: fix drift, publish readiness."""

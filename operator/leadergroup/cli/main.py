@@ -58,18 +58,25 @@ async def _connect_and_install_crds(kubeconfig: str | None) -> str:
             raise NoCluster(f"{client.connection.server} does not answer: {_plain_cause(error)}") from None
         except ApiError as error:
             raise NoCluster(f"{client.connection.server} refused /version: {error}") from None
-        missing = []
-        for crd in packaged.crds():
-            try:
-                await client.get(CRDS, crd["metadata"]["name"])
-            except ApiError as error:
-                if not error.not_found:
-                    raise
-                missing.append(crd)
-        for crd in missing:
-            print(f"Installing CRD {crd['metadata']['name']} (kubectl apply -k crds/ does the same)")
-            await client.create(CRDS, crd)
+        try:
+            await _install_missing_crds(client)
+        except ApiError as error:
+            raise NoCluster(f"{client.connection.server} refused the CRDs: {error}") from None
         return f"{client.connection.server} (Kubernetes {version.get('gitVersion', '?')})"
+
+
+async def _install_missing_crds(client: KubeClient) -> None:
+    missing = []
+    for crd in packaged.crds():
+        try:
+            await client.get(CRDS, crd["metadata"]["name"])
+        except ApiError as error:
+            if not error.not_found:
+                raise
+            missing.append(crd)
+    for crd in missing:
+        print(f"Installing CRD {crd['metadata']['name']} (kubectl apply -k crds/ does the same)")
+        await client.create(CRDS, crd)
 
 
 def start(options: argparse.Namespace) -> int:
