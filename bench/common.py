@@ -162,7 +162,7 @@ def open_cluster(
 ) -> Iterator[BenchCluster]:
     """A fresh emulator with the project's CRDs, or a fresh namespace on the real cluster of ``kubeconfig``.
 
-    On a real cluster the CRDs must be installed already (``kubectl apply -f crds/``); the namespace is
+    On a real cluster the CRDs must be installed already (``kubectl apply -k crds/``); the namespace is
     deleted afterwards.
     """
     namespace = f"lgbench-{secrets.token_hex(3)}"
