@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support.cluster import RealBackend
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +82,42 @@ def test_scale_bench_quick_run(tmp_path: Path) -> None:
         "status lag p99 ms",
         "peak RSS MB",
     }
+
+
+@pytest.mark.timeout(120)
+def test_failover_real_bench_quick_run(real_backend: RealBackend, tmp_path: Path) -> None:
+    output = tmp_path / "failover-real.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "failover_real.py"),
+            "--kubeconfig",
+            str(real_backend.kubeconfig),
+            "--timings",
+            "3/2/1",
+            "--rounds",
+            "2",
+            "--kinds",
+            "client-go",
+            "ours+lg",
+            "--failures",
+            "crash",
+            "--output",
+            str(output),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads(output.read_text())
+    assert [(r["kind"], r["failure"]) for r in report["results"]] == [
+        ("client-go", "crash"),
+        ("ours+lg", "crash"),
+    ]
+    for row in report["results"]:
+        assert row["rounds"] == 2 and len(row["samples"]) == 2
+        assert row["changes_max"] == 1, "exactly one new leader per round"
+        assert all(sample > 0 for sample in row["samples"])
+    assert "| crash" in completed.stdout, "the table is printed"
