@@ -27,16 +27,12 @@ _real_backend_unavailable: str | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "emulator_only(reason): needs the emulator (skipped on the real backend)"
+        "markers", "emulator_only(reason): needs the emulator (not run on the real backend)"
     )
     config.addinivalue_line(
-        "markers", "real_cluster_only(reason): needs a real API server (skipped on the emulator)"
+        "markers", "real_cluster_only(reason): needs a real API server (not run on the emulator)"
     )
     config.addinivalue_line("markers", "real_backend: runs on the real API server (`-m 'not real_backend'`)")
-
-
-def _reason(marker: pytest.Mark) -> str:
-    return str(marker.args[0] if marker.args else marker.kwargs.get("reason", "no reason given"))
 
 
 def _item_backend(item: pytest.Item) -> str | None:
@@ -111,11 +107,7 @@ def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBacke
         yield backend
 
 
-def _backend_params() -> list[str]:
-    return selected_backends()
-
-
-@pytest.fixture(params=_backend_params(), ids=str)
+@pytest.fixture(params=selected_backends(), ids=str)
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     """A fresh emulator, or a fresh namespace on the session's real API server (see tests/support/cluster)."""
     if request.param == "emulator":

@@ -4,9 +4,9 @@ etcd, kube-apiserver (TLS, client-certificate admin, ServiceAccount token signin
 manager (garbage collection, Deployments → ReplicaSets → Pods, namespaces, ServiceAccount tokens) and the
 scheduler, each a child process that dies with its parent (the kernel's parent-death signal), so a test
 session that is killed leaves nothing behind. There is no kubelet. With ``nodes=N``, KWOK plays the kubelet
-of N simulated nodes: the scheduler places pods that tolerate the nodes' taint (:data:`KWOK_TOLERATION`)
-on them, and KWOK makes them Running and Ready and finishes their graceful deletion. Pods without the
-toleration are scheduled nowhere and stay Pending, as before.
+of N simulated nodes (:mod:`tests.controlplane.nodes`): the scheduler places pods that tolerate the nodes'
+taint (``KWOK_TOLERATION``) on them, and KWOK makes them Running and Ready and finishes their graceful
+deletion. Pods without the toleration are scheduled nowhere and stay Pending.
 """
 
 from __future__ import annotations
@@ -28,14 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.controlplane.build import CONTROL_PLANE, KWOK, ensure_built, go_toolchain
+from tests.controlplane.build import CONTROL_PLANE, KWOK, ensure_built
+from tests.controlplane.nodes import KWOK_ANNOTATION, kwok_config, kwok_node
 from tests.controlplane.pki import ClientCertificate, Pki, make_pki
 
 from leadergroup.procutil import free_port, parent_death_signal
 
-KWOK_ANNOTATION = "kwok.x-k8s.io/node"
-# Simulated nodes carry this taint: only pods that ask for them (tests that want running pods) land there.
-KWOK_TOLERATION = {"key": KWOK_ANNOTATION, "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 _STOP_GRACE = 10.0
@@ -302,46 +300,6 @@ def _wait_for_default_service_account(plane: ControlPlane, timeout: float = 60) 
                 raise
         time.sleep(0.2)
     raise RuntimeError(f"the controller manager made no ServiceAccount in {timeout:.0f} s")
-
-
-def kwok_node(name: str) -> dict[str, Any]:
-    """A simulated node KWOK manages: tainted, so only pods that tolerate it are scheduled there."""
-    resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok"},
-        },
-        "spec": {"taints": [{"key": KWOK_ANNOTATION, "value": "fake", "effect": "NoSchedule"}]},
-        "status": {"allocatable": resources, "capacity": resources},
-    }
-
-
-# KWOK's own stage sets, read from its module (nothing of it is copied here): nodes become Ready and keep a
-# heartbeat Lease; pods become Running and Ready, and a deleted pod goes when its grace period is over.
-KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/general")
-
-
-def kwok_config(path: Path) -> Path:
-    """Write KWOK's configuration: the stages of :data:`KWOK_STAGES` from the module the build used."""
-    source = subprocess.run(
-        [go_toolchain(), "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"],
-        cwd=KWOK.module,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.strip()
-    documents = []
-    for stage_set in KWOK_STAGES:
-        for stage in sorted((Path(source) / "kustomize" / "stage" / stage_set).glob("*.yaml")):
-            if stage.name != "kustomization.yaml":
-                documents.extend(doc for doc in yaml.safe_load_all(stage.read_text()) if doc)
-    path.write_text(yaml.safe_dump_all(documents))
-    return path
 
 
 def _start_kwok(plane: ControlPlane, nodes: int) -> None:

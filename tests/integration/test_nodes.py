@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.controlplane.cluster import KWOK_TOLERATION
+from tests.controlplane.nodes import KWOK_TOLERATION
 from tests.elector.fleet import Fleet
 from tests.support.cluster import Cluster
 from tests.support.eventually import eventually

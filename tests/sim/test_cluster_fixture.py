@@ -34,9 +34,9 @@ async def test_cluster_fixture_gives_a_fresh_namespace_and_tagged_kubeconfigs(cl
     assert loaded == {crd["metadata"]["name"] for crd in project_crds()}
 
 
-@pytest.mark.real_cluster_only("proves the marker skips on the emulator")
-def test_real_cluster_only_marker_skips_on_the_emulator(cluster: Cluster) -> None:
-    assert cluster.backend == "real"
+@pytest.mark.real_cluster_only("proves the marker keeps it off the emulator")
+def test_real_cluster_only_tests_run_on_the_real_backend_only(cluster: Cluster) -> None:
+    assert cluster.backend == "real" and cluster.emulator is None and cluster.real is not None
 
 
 async def test_eventually_returns_the_first_truthy_value() -> None:
