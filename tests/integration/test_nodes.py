@@ -7,6 +7,7 @@ scheduling, Running and Ready pods, a real readyReplicas, graceful deletion and 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,58 @@ async def test_a_group_on_nodes_runs_gets_ready_and_replaces_a_deleted_pod(
         return current is not None and doomed not in {pod["metadata"]["name"] for pod in current}
 
     await eventually(replaced, timeout=60, message="the deleted pod is replaced by a Ready one")
+
+
+@pytest.mark.timeout(180)
+async def test_a_rolling_update_on_nodes_keeps_every_replica_ready(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient
+) -> None:
+    assert cluster.real is not None
+    if cluster.real.plane is None or cluster.real.plane.kwok_bin_dir is None:
+        pytest.skip("the real backend is a cluster of the user's own, without our KWOK nodes")
+    namespace = cluster.namespace
+    template = {
+        "metadata": {"annotations": {"revision": "1"}},
+        "spec": {
+            "tolerations": [KWOK_TOLERATION],
+            "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
+        },
+    }
+    group = {
+        "apiVersion": "leadergroup.dev/v1alpha1",
+        "kind": "LeaderGroup",
+        "metadata": {"name": "rolling", "namespace": namespace},
+        "spec": {"replicas": 3, "template": template},
+    }
+    await client.create(LEADERGROUPS, group, namespace)
+
+    async def ready_pods() -> list[dict[str, Any]]:
+        pods = (await client.list(PODS, namespace, label_selector="leadergroup.dev/group=rolling"))["items"]
+        return [pod for pod in pods if running_and_ready(pod)]
+
+    async def all_ready() -> list[dict[str, Any]] | None:
+        ready = await ready_pods()
+        return ready if len(ready) == 3 else None
+
+    before = {pod["metadata"]["name"] for pod in await eventually(all_ready, timeout=60, message="3 ready")}
+    await client.patch(
+        LEADERGROUPS,
+        "rolling",
+        {"spec": {"template": {"metadata": {"annotations": {"revision": "2"}}}}},
+        namespace,
+    )
+    # The Deployment's default strategy (maxUnavailable 25% of 3 = 0, maxSurge 1): a new pod must be
+    # Ready before an old one goes, so at least 3 replicas stay Ready all the way through the rollout.
+    fewest = 3
+    deadline = asyncio.get_running_loop().time() + 120
+    while True:
+        ready = await ready_pods()
+        fewest = min(fewest, len(ready))
+        names = {pod["metadata"]["name"] for pod in ready}
+        if len(ready) == 3 and not names & before:
+            break
+        assert asyncio.get_running_loop().time() < deadline, f"rollout stuck: {names} (old {before})"
+        await asyncio.sleep(0.1)
+    assert fewest >= 3, f"only {fewest} ready replicas during the rollout"
+    deployment = await client.get(DEPLOYMENTS, "rolling", namespace)
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["revision"] == "2"
