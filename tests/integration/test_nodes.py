@@ -25,6 +25,30 @@ from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS, PODS
 pytestmark = pytest.mark.real_cluster_only("KWOK nodes run on the real control plane only")
 
 
+def group_on_nodes(name: str, namespace: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """A three-replica group whose pods tolerate the simulated nodes' taint."""
+    template: dict[str, Any] = {
+        "spec": {
+            "tolerations": [KWOK_TOLERATION],
+            "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
+        }
+    }
+    if annotations:
+        template["metadata"] = {"annotations": annotations}
+    return {
+        "apiVersion": "leadergroup.dev/v1alpha1",
+        "kind": "LeaderGroup",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"replicas": 3, "template": template},
+    }
+
+
+def skip_without_our_nodes(cluster: Cluster) -> None:
+    assert cluster.real is not None
+    if cluster.real.plane is None or cluster.real.plane.kwok_bin_dir is None:
+        pytest.skip("the real backend is a cluster of the user's own, without our KWOK nodes")
+
+
 def running_and_ready(pod: dict[str, Any]) -> bool:
     status = pod.get("status") or {}
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
@@ -34,23 +58,9 @@ def running_and_ready(pod: dict[str, Any]) -> bool:
 async def test_a_group_on_nodes_runs_gets_ready_and_replaces_a_deleted_pod(
     cluster: Cluster, operator: OperatorProcess, client: KubeClient, tmp_path: Path
 ) -> None:
-    assert cluster.real is not None
-    if cluster.real.plane is None or cluster.real.plane.kwok_bin_dir is None:
-        pytest.skip("the real backend is a cluster of the user's own, without our KWOK nodes")
+    skip_without_our_nodes(cluster)
     namespace = cluster.namespace
-    template = {
-        "spec": {
-            "tolerations": [KWOK_TOLERATION],
-            "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
-        }
-    }
-    group = {
-        "apiVersion": "leadergroup.dev/v1alpha1",
-        "kind": "LeaderGroup",
-        "metadata": {"name": "onnodes", "namespace": namespace},
-        "spec": {"replicas": 3, "template": template},
-    }
-    await client.create(LEADERGROUPS, group, namespace)
+    await client.create(LEADERGROUPS, group_on_nodes("onnodes", namespace), namespace)
 
     async def ready_pods() -> list[dict[str, Any]] | None:
         pods = (await client.list(PODS, namespace, label_selector="leadergroup.dev/group=onnodes"))["items"]
@@ -96,24 +106,9 @@ async def test_a_group_on_nodes_runs_gets_ready_and_replaces_a_deleted_pod(
 async def test_a_rolling_update_on_nodes_keeps_every_replica_ready(
     cluster: Cluster, operator: OperatorProcess, client: KubeClient
 ) -> None:
-    assert cluster.real is not None
-    if cluster.real.plane is None or cluster.real.plane.kwok_bin_dir is None:
-        pytest.skip("the real backend is a cluster of the user's own, without our KWOK nodes")
+    skip_without_our_nodes(cluster)
     namespace = cluster.namespace
-    template = {
-        "metadata": {"annotations": {"revision": "1"}},
-        "spec": {
-            "tolerations": [KWOK_TOLERATION],
-            "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
-        },
-    }
-    group = {
-        "apiVersion": "leadergroup.dev/v1alpha1",
-        "kind": "LeaderGroup",
-        "metadata": {"name": "rolling", "namespace": namespace},
-        "spec": {"replicas": 3, "template": template},
-    }
-    await client.create(LEADERGROUPS, group, namespace)
+    await client.create(LEADERGROUPS, group_on_nodes("rolling", namespace, {"revision": "1"}), namespace)
 
     async def ready_pods() -> list[dict[str, Any]]:
         pods = (await client.list(PODS, namespace, label_selector="leadergroup.dev/group=rolling"))["items"]
