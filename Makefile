@@ -21,10 +21,11 @@ demo: $(BIN)/.installed
 	$(BIN)/leadergroup demo $(ARGS)
 
 ## test: linters, type checks, layer contracts and the whole test suite on both backends (what CI runs)
-# Two workers, a test file each at a time (module fixtures stay per file); PYTEST_WORKERS=0 runs serially.
+# Two workers, a test file each at a time (module fixtures stay per file), in collection order (the longest
+# files first, see tests/conftest.py) rather than by test count; PYTEST_WORKERS=0 runs serially.
 PYTEST_WORKERS ?= 2
 test: lint controlplane
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## controlplane: build the real Kubernetes control plane of the tests, once per machine (needs Go)
 controlplane: $(BIN)/.installed

@@ -230,14 +230,28 @@ def _start_apiserver(plane: ControlPlane, extra: list[str]) -> None:
         policy = plane.workdir / "audit-policy.yaml"
         policy.write_text(
             yaml.safe_dump(
-                {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "Metadata"}]}
+                {
+                    "apiVersion": "audit.k8s.io/v1",
+                    "kind": "Policy",
+                    "omitStages": ["RequestReceived"],
+                    # Lease writes with their bodies (who wrote which holder: the election's own history),
+                    # everything else by metadata only.
+                    "rules": [
+                        {
+                            "level": "RequestResponse",
+                            "verbs": ["create", "update", "patch"],
+                            "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
+                        },
+                        {"level": "Metadata"},
+                    ],
+                }
             )
         )
         args += [
             f"--audit-policy-file={policy}",
             f"--audit-log-path={plane.audit_log}",
             "--audit-log-format=json",
-            "--audit-log-mode=batch",
+            "--audit-log-mode=blocking",
         ]
     _spawn(plane, "kube-apiserver", [*args, *extra])
     context = _admin_context(plane)

@@ -2,14 +2,15 @@
 
 The blog's client-go program (tests/elector/clientgo, built from k8s.io/client-go) and leadergroup-elector
 campaign together for a LeaderGroup's Lease, as the group's ServiceAccount (on the real API server its
-RBAC judges every request). Round after round the leader is SIGKILLed, SIGTERMed, or frozen with SIGSTOP
-past its lease and thawed, and replaced by a fresh candidate of either kind. Judged from each process's
-own log of its terms: no two leaders at once; the Lease's leaseTransitions counts every term; the operator
+RBAC judges every request). Round after round the leader is SIGKILLed, SIGTERMed, or (ours only) frozen
+with SIGSTOP past its lease and thawed, and replaced by a fresh candidate of either kind. Judged from each
+process's own log of its terms: no two leaders at once; the Lease's leaseTransitions counts every term; the operator
 reads the Lease into the group's status.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -38,8 +39,34 @@ pytestmark = pytest.mark.real_cluster_only(
 )
 
 
+def lease_writes(cluster: Cluster, name: str) -> str:
+    """Every write of the Lease from the API server's audit log: who wrote which holder, and the answer."""
+    plane = cluster.real.plane if cluster.real is not None else None
+    if plane is None or plane.audit_log is None or not plane.audit_log.exists():
+        return "(no audit log)"
+    lines = []
+    for line in plane.audit_log.read_text().splitlines():
+        entry = json.loads(line)
+        ref = entry.get("objectRef") or {}
+        if (
+            ref.get("resource") != "leases"
+            or ref.get("name") != name
+            or ref.get("namespace") != cluster.namespace
+        ):
+            continue
+        sent = ((entry.get("requestObject") or {}).get("spec") or {}).get("holderIdentity")
+        version = ((entry.get("requestObject") or {}).get("metadata") or {}).get("resourceVersion")
+        stored = ((entry.get("responseObject") or {}).get("metadata") or {}).get("resourceVersion")
+        code = (entry.get("responseStatus") or {}).get("code")
+        lines.append(
+            f"{entry.get('stageTimestamp')} {entry.get('verb')} {code} holder={sent!r} "
+            f"rv {version}->{stored} by {entry.get('userAgent', '')[:40]}"
+        )
+    return "\n".join(lines)
+
+
 @pytest.fixture
-def fleet_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, Fleet]]:
+def fleet_dir(tmp_path: Path, request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[dict[str, Fleet]]:
     holder: dict[str, Fleet] = {}
     yield holder
     if "fleet" in holder:
@@ -47,6 +74,7 @@ def fleet_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[s
         report = getattr(request.node, "rep_call", None)
         if report is None or report.failed:
             print(holder["fleet"].logs())
+            print(f"---- writes of the Lease (audit log) ----\n{lease_writes(cluster, 'mixed-lock')}")
 
 
 async def freeze_past_the_lease(fleet: Fleet, leader: ElectorProcess) -> None:
@@ -111,7 +139,12 @@ async def test_mixed_electors_never_co_lead_and_the_operator_follows(
     history: list[str] = []
     for _ in range(ROUNDS):
         leader = await eventually(one_leader, timeout=15, message=f"one leader (seed {seed}, {history})")
-        action = rng.choice(["kill", "term", "freeze"])
+        # Only our electors are frozen: client-go v0.37.2's release, run when a renewal fails, re-reads the
+        # Lease but judges by its stale record (tryRelease, leaderelection.go), so a client-go leader thawed
+        # after losing the Lease clears the new holder's Lease; measured here (audit log), see
+        # docs/elector.md. Frozen client-go leaders would test client-go, not this project.
+        actions = ["kill", "term", "freeze"] if leader.program == "leadergroup-elector" else ["kill", "term"]
+        action = rng.choice(actions)
         history.append(f"{action}:{leader.identity}")
         if action == "kill":
             fleet.kill(leader.identity)
