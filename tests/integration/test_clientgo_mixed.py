@@ -4,8 +4,8 @@ The blog's client-go program (tests/elector/clientgo, built from k8s.io/client-g
 campaign together for a LeaderGroup's Lease, as the group's ServiceAccount (on the real API server its
 RBAC judges every request). Round after round the leader is SIGKILLed, SIGTERMed, or (ours only) frozen
 with SIGSTOP past its lease and thawed, and replaced by a fresh candidate of either kind. Judged from each
-process's own log of its terms: no two leaders at once; the Lease's leaseTransitions counts every term; the operator
-reads the Lease into the group's status.
+process's own log of its terms: no two leaders at once; the Lease's leaseTransitions counts every term;
+the operator reads the Lease into the group's status.
 """
 
 from __future__ import annotations
