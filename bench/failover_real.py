@@ -47,6 +47,8 @@ from bench.common import (
     write_results,
 )
 
+from bench import holder_deleted
+from leadergroup.elector import ElectionTiming
 from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS, PODS
 from leadergroup.sim.standins import pods_of
@@ -114,26 +116,6 @@ def start_candidate(
     return Candidate(identity, process, leading_log)
 
 
-def group_body(name: str, namespace: str, timing: tuple[int, int, int]) -> dict[str, Any]:
-    lease, renew, retry = timing
-    return {
-        "apiVersion": "leadergroup.dev/v1alpha1",
-        "kind": "LeaderGroup",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 2,
-            "election": {
-                "leaseDurationSeconds": lease,
-                "renewDeadlineSeconds": renew,
-                "retryPeriodSeconds": retry,
-            },
-            "template": {
-                "spec": {"containers": [{"name": "app", "image": "leader-election-example:latest"}]}
-            },
-        },
-    }
-
-
 async def until(predicate: Any, within: float, what: str, interval: float = 0.02) -> Any:
     deadline = time.monotonic() + within
     while True:
@@ -153,7 +135,8 @@ async def prepare(
     if kind == "client-go":
         return Round(name, [f"{name}-a", f"{name}-b"])
     namespace = cluster.namespace
-    await client.create(LEADERGROUPS, group_body(name, namespace, timing), namespace)
+    body = holder_deleted.group(namespace, name, ElectionTiming(*timing), failover=True)
+    await client.create(LEADERGROUPS, body, namespace)
     deployment = await until(lambda: client.get_or_none(DEPLOYMENTS, name, namespace), 30, "Deployment")
 
     async def two_pods() -> list[str] | None:
@@ -250,30 +233,11 @@ def real_cluster(kubeconfig: Path | None, workdir: Path) -> Iterator[Path]:
         return
     from tests.controlplane.build import CLIENTGO_ELECTOR, ensure_built
     from tests.controlplane.cluster import control_plane
+    from tests.support.cluster import RealBackend
 
     ensure_built(CLIENTGO_ELECTOR)
-    repo = Path(__file__).resolve().parents[1]
     with control_plane(workdir / "controlplane") as plane:
-        subprocess.run(
-            [str(plane.kubectl), "--kubeconfig", str(plane.kubeconfig), "apply", "-k", str(repo / "crds")],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        subprocess.run(
-            [
-                str(plane.kubectl),
-                "--kubeconfig",
-                str(plane.kubeconfig),
-                "wait",
-                "--for=condition=Established",
-                "crd/leadergroups.leadergroup.dev",
-                "--timeout=60s",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=90,
-        )
+        RealBackend(plane.kubeconfig, str(plane.kubectl), plane).install_crds()  # kubectl apply -k crds/
         yield plane.kubeconfig
 
 

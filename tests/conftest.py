@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from tests.support.cluster import (
     Cluster,
     RealBackend,
     emulator_cluster,
+    installed_kubectl,
     real_backend_required,
     real_cluster,
     real_cluster_kubeconfig,
@@ -96,7 +96,7 @@ def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBacke
     """
     external = real_cluster_kubeconfig()
     if external is not None:
-        backend = RealBackend(external, shutil.which("kubectl") or "kubectl")
+        backend = RealBackend(external, installed_kubectl())
         backend.install_crds()
         yield backend
         return

@@ -66,6 +66,24 @@ def real_backend_required() -> bool:
     return os.environ.get(REQUIRE_REAL_ENV, "") not in ("", "0", "false")
 
 
+def installed_kubectl() -> str:
+    """The kubectl on PATH (the emulator's tests and a cluster of the user's own use it)."""
+    return shutil.which("kubectl") or "kubectl"
+
+
+def run_kubectl(
+    binary: str, kubeconfig: Path, *args: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``binary`` (a kubectl) with ``kubeconfig``; its output is captured as text."""
+    return subprocess.run(
+        [binary, "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
 @dataclass
 class RealBackend:
     """The session's real API server: its admin kubeconfig, the kubectl to use, and the control plane."""
@@ -78,13 +96,7 @@ class RealBackend:
         self, *args: str, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """Run kubectl against this server as the admin."""
-        return subprocess.run(
-            [self.kubectl_binary, "--kubeconfig", str(self.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=check,
-        )
+        return run_kubectl(self.kubectl_binary, self.kubeconfig, *args, check=check, timeout=timeout)
 
     def install_crds(self) -> None:
         """``kubectl apply -k crds/``, then wait for the CRDs; on refusal, fail with kubectl's words."""
@@ -110,14 +122,8 @@ class Cluster:
         self, *args: str, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """Run kubectl as the admin (the control plane's own kubectl on the real backend)."""
-        binary = self.real.kubectl_binary if self.real is not None else (shutil.which("kubectl") or "kubectl")
-        return subprocess.run(
-            [binary, "--kubeconfig", str(self.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=check,
-        )
+        binary = self.real.kubectl_binary if self.real is not None else installed_kubectl()
+        return run_kubectl(binary, self.kubeconfig, *args, check=check, timeout=timeout)
 
     def kubeconfig_for(self, token: str) -> Path:
         """A kubeconfig that tags requests with ``token`` (emulator); the admin one on a real cluster."""
