@@ -60,6 +60,15 @@ def _up(options: argparse.Namespace) -> int:
     return 0
 
 
+def _openapi(options: argparse.Namespace) -> int:
+    from tests.controlplane.cluster import control_plane
+    from tests.controlplane.openapi import write_snapshot
+
+    with control_plane(None) as plane:
+        print(write_snapshot(plane.kubectl, plane.kubeconfig, CONTROL_PLANE.kubernetes_version()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m tests.controlplane", description=__doc__)
@@ -84,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         "it get scheduled and become Running and Ready",
     )
     up.set_defaults(run=_up)
+    snapshot = commands.add_parser(
+        "openapi", help="rewrite the emulator's built-in OpenAPI schemas from a fresh control plane"
+    )
+    snapshot.set_defaults(run=_openapi)
     options = parser.parse_args(argv)
     try:
         return int(options.run(options))

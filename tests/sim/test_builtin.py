@@ -111,7 +111,8 @@ async def test_protobuf_request_body_is_415(api: Api) -> None:
     reply = await api.request(
         "POST", LEASES, b"\x6b\x38\x73\x00", content_type="application/vnd.kubernetes.protobuf"
     )
-    assert reply.status == 415 and "--kube-api-content-type=application/json" in reply.body["message"]
+    assert reply.status == 415 and "rest.Config.ContentType = application/json" in reply.body["message"]
+    assert "--dry-run=client -o yaml | kubectl apply -f -" in reply.body["message"]
 
 
 async def test_dry_run_is_refused_rather_than_applied(api: Api) -> None:

@@ -137,7 +137,7 @@ async def test_put_without_resource_version_is_invalid_for_leases_and_pdbs(
         {
             "reason": "FieldValueInvalid",
             "field": "metadata.resourceVersion",
-            "message": "Invalid value: 0x0: must be specified for an update",
+            "message": "Invalid value: 0: must be specified for an update",
         }
     ]
     assert (await api.ok("GET", f"{path}/a"))["metadata"]["resourceVersion"] == created["metadata"][

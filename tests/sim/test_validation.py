@@ -223,10 +223,11 @@ async def test_crd_with_a_rule_that_does_not_compile_is_invalid(api: Api) -> Non
     assert reply.status == 422
     cause = reply.body["details"]["causes"][0]
     assert cause["field"] == (
-        "spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule"
+        "spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule"
     )
     assert cause["message"].startswith(
-        'Invalid value: {"rule":"self.size \\u003e","message":"m"}: compilation failed'
+        'Invalid value: {"Rule":"self.size \\u003e","Message":"m","MessageExpression":"","Reason":null,'
+        '"FieldPath":"","OptionalOldSelf":null}: compilation failed'
     )
     assert (await api.get(f"{CRD_PATH}/widgets.example.com")).status == 404
     assert (await api.get(WIDGETS)).status == 404  # not served
@@ -252,3 +253,36 @@ async def test_crd_update_with_a_rule_that_does_not_compile_is_invalid(emulator:
     assert reply.status == 422
     current = await api.ok("GET", f"{CRD_PATH}/widgets.example.com")
     assert current["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
+
+
+async def test_crd_with_a_rule_selecting_an_undefined_field_is_invalid(api: Api) -> None:
+    reply = await api.post(CRD_PATH, crd_with_rule({"rule": "self.nothing > 1"}))
+    assert reply.status == 422
+    (cause,) = reply.body["details"]["causes"]
+    assert (
+        cause["field"] == "spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule"
+    )
+    assert cause["message"].endswith(
+        "compilation failed: ERROR: <input>:1:5: undefined field 'nothing'\n | self.nothing > 1\n | ....^"
+    )
+
+
+async def test_crd_with_an_untyped_object_or_a_mistyped_default_is_invalid(api: Api) -> None:
+    untyped = crd_with_rule({"rule": "true"})
+    spec = untyped["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    del spec["type"]
+    reply = await api.post(CRD_PATH, untyped)
+    assert reply.status == 422 and reply.body["details"]["causes"] == [
+        {
+            "reason": "FieldValueRequired",
+            "field": "spec.validation.openAPIV3Schema.properties[spec].type",
+            "message": "Required value: must not be empty for specified object fields",
+        }
+    ]
+    mistyped = crd_with_rule({"rule": "true"})
+    spec = mistyped["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["properties"]["size"]["default"] = "x"
+    reply = await api.post(CRD_PATH, mistyped)
+    assert reply.status == 422 and reply.body["details"]["causes"][0]["field"] == (
+        "spec.validation.openAPIV3Schema.properties[spec].properties[size].default"
+    )

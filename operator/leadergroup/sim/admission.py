@@ -21,7 +21,9 @@ def admit_custom_resource(rtype: ResourceType, obj: JsonDict, old: JsonDict | No
         return obj
     name = obj["metadata"].get("name", "")
     try:
-        admitted = admit(rtype.schema, obj, old, kind=rtype.kind, name=name)
+        scale = rtype.scale
+        paths = (scale.spec_replicas_path, scale.status_replicas_path) if scale is not None else ()
+        admitted = admit(rtype.schema, obj, old, kind=rtype.kind, name=name, replicas_paths=paths)
     except SchemaError as error:
         raise ApiError(
             422,

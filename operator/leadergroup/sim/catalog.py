@@ -87,6 +87,14 @@ def crd_causes(crd: JsonDict) -> list[JsonDict]:
                 "message": "Invalid value: must have exactly one version marked as storage version",
             }
         )
+        if not (crd.get("status") or {}).get("storedVersions"):
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "status.storedVersions",
+                    "message": "Invalid value: null: must have at least one stored version",
+                }
+            )
     name = (crd.get("metadata") or {}).get("name")
     if group and plural and name != f"{plural}.{group}":
         causes.append(

@@ -56,13 +56,15 @@ def name_causes(rtype: ResourceType, name: str) -> list[JsonDict]:
         valid = len(name) <= 63 and bool(_DNS_LABEL.match(name))
         rule = (
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-            "start and end with an alphanumeric character"
+            "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+            "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
         )
     else:
         valid = len(name) <= 253 and bool(_DNS_SUBDOMAIN.match(name))
         rule = (
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-            "and must start and end with an alphanumeric character"
+            "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+            "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
         )
     if valid:
         return []
@@ -110,20 +112,36 @@ def spec_changed(rtype: ResourceType, old: JsonDict, new: JsonDict) -> bool:
 
 
 def human_age(created: str, now: datetime.datetime | None = None) -> str:
-    """``5s``, ``3m``, ``2h``, ``4d`` ... as kubectl prints ages (duration.HumanDuration, simplified)."""
+    """``5s``, ``3m20s``, ``2h5m``, ``4d``... as the API server renders ages (``duration.HumanDuration``)."""
     moment = parse_timestamp(created)
     if moment is None:
         return "<unknown>"
     now = now or datetime.datetime.now(datetime.UTC)
-    seconds = max(0, int((now - moment).total_seconds()))
+    return human_duration(int((now - moment).total_seconds()))
+
+
+def human_duration(seconds: int) -> str:
+    """A whole number of seconds as apimachinery's ``duration.HumanDuration`` writes it."""
+    if seconds < -1:
+        return "<invalid>"
+    if seconds < 0:
+        return "0s"
     if seconds < 120:
         return f"{seconds}s"
-    minutes = seconds // 60
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
     if minutes < 10:
         return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
     if minutes < 180:
         return f"{minutes}m"
-    hours = minutes // 60
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
     if hours < 48:
         return f"{hours}h"
-    return f"{hours // 24}d"
+    if hours < 24 * 8:
+        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+    if hours < 24 * 365 * 2:
+        return f"{days}d"
+    if hours < 24 * 365 * 8:
+        years = days // 365
+        return f"{years}y{days % 365}d" if days % 365 else f"{years}y"
+    return f"{days // 365}y"

@@ -1,4 +1,4 @@
-"""The PATCH flavours: JSON merge patch, JSON patch, and an approximation of strategic merge patch.
+"""The PATCH flavours: JSON merge patch, JSON patch, approximations of strategic merge patch and apply.
 
 Strategic merge patch is approximated: maps merge as in a merge patch; lists of objects merge by their
 merge key (``name`` for containers, env, volumes, ports...; ``uid`` for ownerReferences, ``type`` for
@@ -140,8 +140,20 @@ def check_patch_type(content_type: str, custom: bool) -> None:
         raise unsupported_media_type(content_type, accepted=_CUSTOM_RESOURCE_PATCH_TYPES)
 
 
-def apply_patch(content_type: str, target: dict[str, Any], patch: Any) -> dict[str, Any]:
-    """Dispatch on the request's Content-Type; server-side apply is refused with 415."""
+def is_apply(content_type: str) -> bool:
+    """Whether a PATCH is a server-side apply."""
+    return content_type.split(";")[0].strip().lower() == APPLY
+
+
+def apply_patch(
+    content_type: str, target: dict[str, Any], patch: Any, *, custom: bool = False
+) -> dict[str, Any]:
+    """Dispatch on the request's Content-Type.
+
+    Server-side apply is approximated without field ownership: the applied configuration is merged into
+    the object (strategically for built-ins, as a merge patch for custom resources), so what it sets wins
+    and nothing it leaves out is removed; no conflicts, no ``managedFields`` (docs/testing.md).
+    """
     media_type = content_type.split(";")[0].strip().lower()
     if media_type == MERGE:
         result = merge_patch(target, patch)
@@ -150,11 +162,9 @@ def apply_patch(content_type: str, target: dict[str, Any], patch: Any) -> dict[s
     elif media_type == STRATEGIC:
         result = strategic_merge_patch(target, patch)
     elif media_type == APPLY:
-        raise unsupported_media_type(
-            content_type,
-            "; server-side apply is not supported by the leadergroup "
-            "emulator: use client-side apply (kubectl apply without --server-side)",
-        )
+        if not isinstance(patch, dict):
+            raise bad_request("the applied configuration must be a YAML or JSON object")
+        result = merge_patch(target, patch) if custom else strategic_merge_patch(target, patch)
     else:
         raise unsupported_media_type(content_type)
     if not isinstance(result, dict):

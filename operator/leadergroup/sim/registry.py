@@ -16,8 +16,9 @@ from leadergroup.sim import errors
 from leadergroup.sim.admission import admit_custom_resource
 from leadergroup.sim.builtin import LEASES, NAMESPACES, apply_defaults
 from leadergroup.sim.catalog import Catalog, crd_resource_types
+from leadergroup.sim.field_validation import FieldValidation
 from leadergroup.sim.objects import SYSTEM_METADATA, generate_name, name_causes, now_timestamp, spec_changed
-from leadergroup.sim.patch import apply_patch, check_patch_type
+from leadergroup.sim.patch import STRATEGIC, apply_patch, check_patch_type, is_apply
 from leadergroup.sim.resources import ResourceType
 from leadergroup.sim.store import Store
 from leadergroup.sim.strategies import CRD_KEY, Strategies
@@ -47,11 +48,14 @@ class Registry:
 
     # -- create ------------------------------------------------------------------------------------------
 
-    def create(self, rtype: ResourceType, namespace: str, body: Any) -> JsonDict:
+    def create(
+        self, rtype: ResourceType, namespace: str, body: Any, fields: FieldValidation | None = None
+    ) -> JsonDict:
         """POST: fill in server-owned metadata and store; 409 if the name is taken."""
         obj = self._check_body(rtype, body)
         if rtype.virtual:
             return self._review(obj)
+        (fields or FieldValidation()).check(rtype, obj)
         metadata = obj["metadata"]
         self._check_namespace(rtype, namespace, metadata)
         if not metadata.get("name"):
@@ -101,11 +105,18 @@ class Registry:
     # -- update / patch ----------------------------------------------------------------------------------
 
     def update(
-        self, rtype: ResourceType, namespace: str, name: str, body: Any, subresource: str | None = None
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        subresource: str | None = None,
+        fields: FieldValidation | None = None,
     ) -> JsonDict:
         """PUT of the object or its /status."""
         current = self.get(rtype, namespace, name)
         candidate = self._check_body(rtype, body)
+        (fields or FieldValidation()).check(rtype, candidate)
         if candidate["metadata"].get("name") not in (None, name):
             raise errors.bad_request(
                 f"the name of the object ({candidate['metadata']['name']}) does not match "
@@ -122,7 +133,7 @@ class Registry:
                     {
                         "reason": "FieldValueInvalid",
                         "field": "metadata.resourceVersion",
-                        "message": "Invalid value: 0x0: must be specified for an update",
+                        "message": "Invalid value: 0: must be specified for an update",
                     }
                 ],
             )
@@ -136,14 +147,24 @@ class Registry:
         content_type: str,
         patch: Any,
         subresource: str | None = None,
+        fields: FieldValidation | None = None,
     ) -> JsonDict:
         """PATCH of the object or its /status (the patch applies to the whole stored object)."""
         check_patch_type(content_type, rtype.custom)
+        if content_type.split(";")[0].strip().lower() == STRATEGIC:
+            (fields or FieldValidation()).check_strategic_patch(rtype, patch)
+        if is_apply(content_type) and self.store.get(rtype.storage_key, namespace, name) is None:
+            # Server-side apply of an object that does not exist yet creates it.
+            body = dict(patch) if isinstance(patch, dict) else patch
+            if isinstance(body, dict):
+                body["metadata"] = {**(body.get("metadata") or {}), "name": name}
+            return self.create(rtype, namespace, body, fields)
         current = self.get(rtype, namespace, name)
-        patched = apply_patch(content_type, current, patch)
+        patched = apply_patch(content_type, current, patch, custom=rtype.custom)
         metadata = patched.get("metadata")
         if not isinstance(metadata, dict):
             patched["metadata"] = metadata = {}
+        (fields or FieldValidation()).check(rtype, patched)
         if metadata.get("name", name) != name or metadata.get("namespace", namespace or None) not in (
             namespace or None,
             namespace,
@@ -358,6 +379,8 @@ class Registry:
     def _after_write(self, rtype: ResourceType, obj: JsonDict) -> None:
         if rtype.storage_key == CRD_KEY:
             spec = obj["spec"]
+            if self.catalog.preferred(spec["group"], spec["names"]["plural"]) is None:
+                self.store.start_watch_cache((spec["group"], spec["names"]["plural"]))
             self.catalog.remove(spec["group"], spec["names"]["plural"])
             for served in crd_resource_types(obj):
                 self.catalog.add(served)

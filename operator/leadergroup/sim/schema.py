@@ -63,7 +63,15 @@ def _schema_has_rules(schema: JsonDict) -> bool:
     return answer
 
 
-def admit(openapi_schema: JsonDict, obj: JsonDict, old: JsonDict | None, *, kind: str, name: str) -> JsonDict:
+def admit(
+    openapi_schema: JsonDict,
+    obj: JsonDict,
+    old: JsonDict | None,
+    *,
+    kind: str,
+    name: str,
+    replicas_paths: tuple[str, ...] = (),
+) -> JsonDict:
     """Prune unknown fields, apply defaults, validate, evaluate CEL rules.
 
     Args:
@@ -72,6 +80,8 @@ def admit(openapi_schema: JsonDict, obj: JsonDict, old: JsonDict | None, *, kind
         old: the stored object on update (also for ``/status`` writes), None on create.
         kind: the object's kind (for the caller's error message; kube reports it there).
         name: the object's name (likewise).
+        replicas_paths: where a ``/scale`` subresource reads replicas (``.spec.replicas``): kube checks
+            that they are non-negative integers.
 
     Returns:
         A new dict: the pruned and defaulted object.
@@ -84,25 +94,55 @@ def admit(openapi_schema: JsonDict, obj: JsonDict, old: JsonDict | None, *, kind
     result: JsonDict = pruned(obj, openapi_schema)
     prune_nulls(result, openapi_schema)
     apply_defaults(result, openapi_schema)
-    causes = validation_causes(openapi_schema, result, old)
+    causes = validation_causes(openapi_schema, result, old, replicas_paths)
     if causes:
         raise SchemaError(causes)
     return result
 
 
-def validation_causes(openapi_schema: JsonDict, obj: JsonDict, old: JsonDict | None) -> list[FieldCause]:
+def validation_causes(
+    openapi_schema: JsonDict, obj: JsonDict, old: JsonDict | None, replicas_paths: tuple[str, ...] = ()
+) -> list[FieldCause]:
     """Every validation failure of an already pruned and defaulted object, in kube's order."""
     old_value: Any = NO_OLD if old is None else old
     causes = validate_value(obj, openapi_schema, old_value)
     causes.extend(embedded_resource_errors(openapi_schema, obj))
     if old is None or not list_errors(openapi_schema, old):
         causes.extend(list_errors(openapi_schema, obj))
+    causes.extend(cause for path in replicas_paths if (cause := _replicas_cause(obj, path)))
     if _schema_has_rules(openapi_schema):
         if any(cause.reason in BLOCKING_REASONS for cause in causes):
             causes.append(invalid("", None, RULES_NOT_CHECKED))
         else:
             causes.extend(validate_rules(openapi_schema, obj, old_value))
     return causes
+
+
+_GO_TYPES = {
+    str: "string",
+    bool: "bool",
+    float: "float64",
+    dict: "map[string]interface {}",
+    list: "[]interface {}",
+}
+
+
+def _replicas_cause(obj: JsonDict, path: str) -> FieldCause | None:
+    """The check kube makes of a scale subresource's replicas field (``NestedInt64``, then the sign)."""
+    value: Any = obj
+    for part in path.lstrip(".").split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        shown = value if not isinstance(value, bool) else str(value).lower()
+        detail = f"{path} accessor error: {shown} is of the type {_GO_TYPES.get(type(value), 'unknown')}"
+        return invalid(path, 0, f"{detail}, expected int64")
+    if value < 0:
+        return invalid(path, value, "should be a non-negative integer")
+    if value > 2**31 - 1:
+        return invalid(path, value, f"should be less than or equal to {2**31 - 1}")
+    return None
 
 
 def unknown_fields(openapi_schema: JsonDict, obj: JsonDict) -> list[str]:

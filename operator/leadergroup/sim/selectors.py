@@ -62,10 +62,8 @@ def parse_label_selector(text: str) -> list[Requirement]:
         if match := _SET_RE.match(term):
             values = frozenset(value.strip() for value in match["values"].split(",") if value.strip())
             if not values:
-                # labels.NewRequirement; an empty set would otherwise match nothing (in) or all (notin).
-                raise bad_request(
-                    "values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty"
-                )
+                # kube's parser reads `()` as the set holding the empty value.
+                values = frozenset({""})
             requirements.append(Requirement(match["key"], match["op"], values))
         elif match := _EQ_RE.match(term):
             op = "!=" if match["op"] == "!=" else "="
@@ -77,7 +75,9 @@ def parse_label_selector(text: str) -> list[Requirement]:
     return requirements
 
 
-def parse_field_selector(text: str, supported: tuple[str, ...]) -> list[Requirement]:
+def parse_field_selector(
+    text: str, supported: tuple[str, ...], *, generic_message: bool = False
+) -> list[Requirement]:
     """Parse a field selector (only ``=``, ``==``, ``!=``); unsupported fields → 400, as in kube."""
     requirements = []
     for term in _split_terms(text):
@@ -86,6 +86,11 @@ def parse_field_selector(text: str, supported: tuple[str, ...]) -> list[Requirem
             raise bad_request(f"invalid selector: {text!r}; can't understand {term!r}")
         key = match["key"]
         if key not in ("metadata.name", "metadata.namespace", *supported):
+            if not supported and generic_message:
+                # Kinds with no field selectors of their own answer with apimachinery's generic words.
+                raise bad_request(
+                    f'"{key}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+                )
             raise bad_request(f"field label not supported: {key}")
         op = "!=" if match["op"] == "!=" else "="
         requirements.append(Requirement(key, op, frozenset({match["value"]})))
@@ -105,11 +110,23 @@ def _field_value(obj: Mapping[str, Any], dotted: str) -> str | None:
 
 
 def compile_selectors(
-    label_selector: str | None, field_selector: str | None, supported_fields: tuple[str, ...] = ()
+    label_selector: str | None,
+    field_selector: str | None,
+    supported_fields: tuple[str, ...] = (),
+    *,
+    generic_message: bool = False,
 ) -> Selector:
-    """One predicate for both selectors; ``lambda _: True`` when neither is given."""
+    """One predicate for both selectors; ``lambda _: True`` when neither is given.
+
+    ``generic_message``: the kind has no field selectors of its own (a built-in without a conversion
+    function): an unknown field is refused with apimachinery's generic words.
+    """
     labels = parse_label_selector(label_selector) if label_selector else []
-    fields = parse_field_selector(field_selector, supported_fields) if field_selector else []
+    fields = (
+        parse_field_selector(field_selector, supported_fields, generic_message=generic_message)
+        if field_selector
+        else []
+    )
 
     def matches(obj: Mapping[str, Any]) -> bool:
         object_labels = (obj.get("metadata") or {}).get("labels") or {}

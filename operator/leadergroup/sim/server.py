@@ -16,11 +16,13 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from leadergroup.sim import discovery, errors, tables
+from leadergroup.sim import discovery, errors, openapi, tables
 from leadergroup.sim.builtin import NAMESPACES
 from leadergroup.sim.catalog import Catalog
 from leadergroup.sim.faults import FaultBook, RequestLog, RequestRecord
+from leadergroup.sim.field_validation import FieldValidation
 from leadergroup.sim.gc import GarbageCollector
+from leadergroup.sim.patch import is_apply
 from leadergroup.sim.registry import Registry
 from leadergroup.sim.resources import ResourceType
 from leadergroup.sim.routing import RequestInfo, accepts_json, authorized_name, bearer_token, parse_request
@@ -33,6 +35,13 @@ logger = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _HEALTH_PATHS = {"/healthz", "/livez", "/readyz"}
+# kubectl's generator subcommands (create namespace|deployment|..., run) send protobuf; the same objects
+# sent as YAML work. client-go programs can ask for JSON instead.
+PROTOBUF_HINT = (
+    "; the leadergroup emulator speaks JSON only. For kubectl create <kind> or kubectl run, send the "
+    "object as YAML instead: kubectl create namespace x --dry-run=client -o yaml | kubectl apply -f - ; "
+    "client-go programs: rest.Config.ContentType = application/json"
+)
 
 
 def _dumps(data: Any) -> str:
@@ -72,6 +81,7 @@ class ApiServer:
         self.server_address = "127.0.0.1:0"
         for name in INITIAL_NAMESPACES:
             self.registry.create(NAMESPACES, "", {"metadata": {"name": name}})
+        self.store.watch_cache_start = self.store.resource_version
 
     def _poke_gc(self) -> None:
         # Without a running loop (bootstrap) nothing can be orphaned yet.
@@ -149,7 +159,9 @@ class ApiServer:
             return _json(discovery.api_versions(self.server_address))
         segments = [segment for segment in normalized.split("/") if segment]
         document: JsonDict | None = None
-        if segments == ["apis"]:
+        if segments[:2] == ["openapi", "v3"]:
+            document = openapi.document_for_path(self.catalog, normalized)
+        elif segments == ["apis"]:
             document = discovery.api_group_list(self.catalog)
         elif len(segments) == 2 and segments[0] == "apis":
             document = discovery.api_group(self.catalog, segments[1])
@@ -158,7 +170,7 @@ class ApiServer:
         elif len(segments) == 3 and segments[0] == "apis":
             document = discovery.api_resource_list(self.catalog, segments[1], segments[2])
         if document is None:
-            raise _not_served(path)  # includes /openapi/v2 and /openapi/v3: not served (documented)
+            raise _not_served(path)  # includes /openapi/v2: not served (documented)
         return _json(document)
 
     async def _resource(
@@ -187,21 +199,44 @@ class ApiServer:
         if info.subresource == "scale":
             content_type = request.headers.get("Content-Type", "")
             return _json(serve_scale(self.registry, rtype, info.verb, namespace, name, content_type, body))
+        if info.verb == "get":
+            return _json(self._render(request, rtype, self.registry.get(rtype, namespace, name)))
+        if info.verb == "delete":
+            return _json(self._delete(request, rtype, namespace, name, body))
+        fields = FieldValidation.from_query(request.query.get("fieldValidation"), info.verb)
+        status = 200
         if info.verb == "create":
             if rtype.namespaced and info.namespace is None:
                 raise errors.method_not_allowed("create", info.path)
-            created = self.registry.create(rtype, namespace, body)
-            return _json(self._render(request, rtype, created), 201)
-        if info.verb == "get":
-            return _json(self._render(request, rtype, self.registry.get(rtype, namespace, name)))
-        if info.verb == "update":
-            updated = self.registry.update(rtype, namespace, name, body, info.subresource)
-            return _json(self._render(request, rtype, updated))
-        if info.verb == "patch":
+            written = self.registry.create(rtype, namespace, body, fields)
+            status = 201
+        elif info.verb == "update":
+            written = self.registry.update(rtype, namespace, name, body, info.subresource, fields)
+        else:
             content_type = request.headers.get("Content-Type", "")
-            patched = self.registry.patch(rtype, namespace, name, content_type, body, info.subresource)
-            return _json(self._render(request, rtype, patched))
-        return _json(self._delete(request, rtype, namespace, name, body))
+            if is_apply(content_type) and not request.query.get("fieldManager"):
+                raise errors.invalid(
+                    "PatchOptions",
+                    "meta.k8s.io",
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "field": "fieldManager",
+                            "message": "Required value: is required for apply patch",
+                        }
+                    ],
+                )
+            created_before = self.store.get(rtype.storage_key, namespace, name) is None
+            written = self.registry.patch(
+                rtype, namespace, name, content_type, body, info.subresource, fields
+            )
+            status = 201 if created_before and is_apply(content_type) else 200
+        response = _json(self._render(request, rtype, written), status)
+        for warning in fields.warnings:
+            # RFC 7234 warn-code 299, agent "-", the text quoted: what client-go prints as "Warning: ...".
+            response.headers.add("Warning", '299 - "{}"'.format(warning.replace('"', '\\"')))
+        return response
 
     def _delete(
         self, request: web.Request, rtype: ResourceType, namespace: str, name: str, body: Any
@@ -231,7 +266,10 @@ class ApiServer:
     ) -> web.StreamResponse:
         query = request.query
         selector = compile_selectors(
-            query.get("labelSelector"), query.get("fieldSelector"), rtype.selectable_fields
+            query.get("labelSelector"),
+            query.get("fieldSelector"),
+            rtype.selectable_fields,
+            generic_message=not rtype.custom,
         )
         if info.name is not None:  # a watch on one object: GET .../leases/x?watch=1
             by_label = selector
@@ -342,10 +380,10 @@ class ApiServer:
         if "protobuf" in content_type:
             raise errors.unsupported_media_type(
                 content_type,
-                "; this emulator speaks JSON only (client-go: --kube-api-content-type=application/json)",
+                PROTOBUF_HINT,
             )
         try:
-            if "yaml" in content_type and "apply-patch" not in content_type:
+            if "yaml" in content_type:
                 return yaml.safe_load(raw)
             return json.loads(raw)
         except (ValueError, yaml.YAMLError) as error:

@@ -10,6 +10,12 @@ from leadergroup.sim.catalog import crd_causes, crd_status
 from leadergroup.sim.cel import VALIDATIONS, CelRuleError, check_rules, compile_expression
 from leadergroup.sim.cel_values import parse_field_path
 from leadergroup.sim.crd_defaults import default_causes
+from leadergroup.sim.crd_structure import (
+    default_type_causes,
+    schema_roots,
+    structural_causes,
+    undefined_field_causes,
+)
 from leadergroup.sim.field_errors import go_json, invalid
 from leadergroup.sim.objects import now_timestamp
 from leadergroup.sim.resources import ResourceType
@@ -31,7 +37,7 @@ class Strategies:
         """Apply the type's rules in place; raise ApiError when the write is not allowed."""
         if rtype.storage_key == SERVICES_KEY:
             self._keep_or_allocate_cluster_ip(obj, old)
-        elif rtype.storage_key == DEPLOYMENTS_KEY and old is not None:
+        elif rtype.storage_key == DEPLOYMENTS_KEY:
             _check_selector_unchanged(rtype, obj, old)
         elif rtype.storage_key == CRD_KEY:
             _prepare_crd(rtype, obj, old)
@@ -49,23 +55,45 @@ class Strategies:
         spec["clusterIPs"] = [cluster_ip]
 
 
-def _check_selector_unchanged(rtype: ResourceType, obj: JsonDict, old: JsonDict) -> None:
-    selector = (obj.get("spec") or {}).get("selector")
-    if selector != (old.get("spec") or {}).get("selector"):
-        cause = {
-            "reason": "FieldValueInvalid",
-            "field": "spec.selector",
-            "message": f"Invalid value: {selector}: field is immutable",
-        }
-        raise errors.invalid(rtype.kind, rtype.group, obj["metadata"]["name"], [cause])
+def _selector_matches_labels(selector: Any, labels: Any) -> bool:
+    if not isinstance(selector, dict) or not isinstance(labels, dict):
+        return True  # nothing to judge: the schema validation kube also runs is not emulated
+    wanted = selector.get("matchLabels") or {}
+    return all(labels.get(key) == value for key, value in wanted.items())
+
+
+def _check_selector_unchanged(rtype: ResourceType, obj: JsonDict, old: JsonDict | None) -> None:
+    """A workload's selector must select its template's labels, and never changes."""
+    spec = obj.get("spec") or {}
+    selector = spec.get("selector")
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    causes = []
+    if not _selector_matches_labels(selector, labels):
+        causes.append(
+            {
+                "reason": "FieldValueInvalid",
+                "field": "spec.template.metadata.labels",
+                "message": f"Invalid value: {go_json(labels)}: `selector` does not match template `labels`",
+            }
+        )
+    if old is not None and selector != (old.get("spec") or {}).get("selector"):
+        causes.append(
+            {
+                "reason": "FieldValueInvalid",
+                "field": "spec.selector",
+                "message": f"Invalid value: {go_json(selector)}: field is immutable",
+            }
+        )
+    if causes:
+        raise errors.invalid(rtype.kind, rtype.group, obj["metadata"]["name"], causes)
 
 
 def _prepare_crd(rtype: ResourceType, obj: JsonDict, old: JsonDict | None) -> None:
-    causes = crd_causes(obj)
+    causes = crd_causes(obj) + structural_causes(obj)
     if not causes:
-        causes = _cel_causes(obj)
+        causes = _cel_causes(obj) or undefined_field_causes(obj, render_rule)
     if not causes:
-        causes = default_causes(obj)
+        causes = default_type_causes(obj) + default_causes(obj)
     if causes:
         raise errors.invalid(rtype.kind, rtype.group, obj["metadata"]["name"], causes)
     obj["spec"].setdefault("conversion", {"strategy": "None"})
@@ -78,11 +106,7 @@ def _prepare_crd(rtype: ResourceType, obj: JsonDict, old: JsonDict | None) -> No
 def _cel_causes(crd: JsonDict) -> list[JsonDict]:
     """Rules that do not compile (or name a field the schema lacks): kube refuses such a CRD with 422."""
     causes: list[JsonDict] = []
-    for index, version in enumerate(crd["spec"].get("versions") or []):
-        schema = ((version or {}).get("schema") or {}).get("openAPIV3Schema")
-        if not isinstance(schema, dict):
-            continue
-        path = f"spec.versions[{index}].schema.openAPIV3Schema"
+    for path, schema in schema_roots(crd):
         try:
             check_rules(schema)
         except CelRuleError as error:
@@ -117,14 +141,27 @@ def _locate_bad_rule(schema: JsonDict, path: str) -> JsonDict | None:
     return None
 
 
+# The internal ValidationRule's fields, in Go order, with their zero values: kube prints the struct as JSON.
+_RULE_FIELDS = (
+    ("Rule", "rule", ""),
+    ("Message", "message", ""),
+    ("MessageExpression", "messageExpression", ""),
+    ("Reason", "reason", None),
+    ("FieldPath", "fieldPath", ""),
+    ("OptionalOldSelf", "optionalOldSelf", None),
+)
+
+
+def render_rule(rule: JsonDict) -> str:
+    """A validation rule as kube-apiserver prints it in a CRD's 422 cause."""
+    return go_json({go: rule.get(key, zero) for go, key, zero in _RULE_FIELDS}, sort_keys=False)
+
+
 def _cel_cause(field: str, value: Any, detail: str) -> JsonDict:
     if isinstance(value, dict):
-        # ErrorBody prints the ValidationRule struct as JSON in Go field order.
-        order = ("rule", "message", "messageExpression", "reason", "fieldPath", "optionalOldSelf")
-        rendered = go_json({key: value[key] for key in order if key in value}, sort_keys=False)
         return {
             "reason": "FieldValueInvalid",
-            "message": f"Invalid value: {rendered}: {detail}",
+            "message": f"Invalid value: {render_rule(value)}: {detail}",
             "field": field,
         }
     cause = invalid(field, value, detail)

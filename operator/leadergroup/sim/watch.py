@@ -115,8 +115,9 @@ async def serve_watch(
     response.enable_chunked_encoding()
     await response.prepare(request)
     on_started()
-    if requested is not None and requested < store.earliest_resumable:
-        expired = errors.gone(requested, store.earliest_resumable + 1)
+    oldest = store.oldest_resumable(rtype.storage_key)
+    if requested is not None and requested < oldest:
+        expired = errors.gone(requested, oldest + 1)
         await response.write(_line("ERROR", expired.status()))
         await response.write_eof()
         return response
