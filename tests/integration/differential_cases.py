@@ -31,7 +31,7 @@ class Step:
     body: Any = None
     query: Mapping[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
-    # Keep the answer's metadata.uid as {<remember>} for the steps after this one.
+    # Keep the answer's metadata.uid as {<remember>} and its resourceVersion as {<remember>_rv}.
     remember: str | None = None
 
 
@@ -460,9 +460,19 @@ def _watch_and_selector_cases() -> list[Case]:
     watch = {"watch": "1", "timeoutSeconds": "2"}
     return [
         Case(
-            "watch-too-old",
-            (create,),
-            Step("GET", CONFIGMAPS, query={**watch, "resourceVersion": "1"}),
+            "watch-resumes-after-a-resource-version",
+            (
+                Step("POST", LEASES, lease(), remember="lease"),
+                Step("PATCH", LEASES + "/lock", {"spec": {"holderIdentity": "b"}}, content_type=MERGE),
+                Step("DELETE", LEASES + "/lock"),
+            ),
+            Step("GET", LEASES, query={**watch, "resourceVersion": "{lease_rv}"}),
+            ("status", "watch"),
+        ),
+        Case(
+            "watch-too-new",
+            (),
+            Step("GET", LEASES, query={"watch": "1", "timeoutSeconds": "10", "resourceVersion": "999999999"}),
             ("status", "watch"),
         ),
         Case(

@@ -161,12 +161,14 @@ async def run_case() -> AsyncIterator[Any]:
                     await _wait_served(client, names)
                 if step.remember and isinstance(answer.body, dict):
                     names[step.remember] = answer.body["metadata"]["uid"]
+                    names[f"{step.remember}_rv"] = answer.body["metadata"]["resourceVersion"]
             answer = await _send(client, case.probe, names)
             deadline = time.monotonic() + 60
             while case.until_status and answer.status != case.until_status and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
                 answer = await _send(client, case.probe, names)
-        return dict(_unsubstitute(outcome(answer, case.compare), names))
+        placeholders = {key: names[key] for key in ("ns", "group")}  # numbers would match anywhere
+        return dict(_unsubstitute(outcome(answer, case.compare), placeholders))
 
     yield run
     for kubeconfig, names, had_crd in cleanups:

@@ -10,7 +10,6 @@ import pytest
 from tests.sim.conftest import LEASES, Api, lease, watches_started
 
 from leadergroup.sim import Emulator
-from leadergroup.sim import watch as watch_module
 
 ALL_LEASES = "/apis/coordination.k8s.io/v1/leases"
 
@@ -210,34 +209,21 @@ async def test_stopping_the_emulator_ends_open_watches() -> None:
         assert time.monotonic() - started < 5
 
 
-async def test_watch_from_a_future_resource_version_times_out(
-    emulator: Emulator, api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # kube's watch cache waits briefly for the resourceVersion, then ends the watch with a Timeout.
-    monkeypatch.setattr(watch_module, "TOO_LARGE_RESOURCE_VERSION_WAIT", 0.2)
+async def test_watch_from_a_future_resource_version_waits_for_it(emulator: Emulator, api: Api) -> None:
+    # Measured on v1.37: no error, the watch waits (until its timeout) and then sees what follows.
     created = await api.ok("POST", LEASES, lease("a"))
     current = int(created["metadata"]["resourceVersion"])
-    events = await api.watch_events(LEASES, {"resourceVersion": str(current + 100)})
-    assert events == [
-        {
-            "type": "ERROR",
-            "object": {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Failure",
-                "message": f"Timeout: Too large resource version: {current + 100}, current: {current}",
-                "reason": "Timeout",
-                "details": {
-                    "causes": [
-                        {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
-                    ],
-                    "retryAfterSeconds": 1,
-                },
-                "code": 504,
-            },
-        }
-    ]
+    assert (
+        await api.watch_events(LEASES, {"resourceVersion": str(current + 100), "timeoutSeconds": "1"}) == []
+    )
+    watching = asyncio.create_task(
+        api.watch_events(LEASES, {"resourceVersion": str(current + 1), "timeoutSeconds": "5"}, count=1)
+    )
+    await watches_started(emulator)
+    await api.ok("POST", LEASES, lease("b"))  # current + 1
+    await api.ok("POST", LEASES, lease("c"))  # current + 2: the first event after the one asked for
+    events = await asyncio.wait_for(watching, 10)
+    assert [(event["type"], event["object"]["metadata"]["name"]) for event in events] == [("ADDED", "c")]
 
 
 async def test_watch_from_a_resource_version_reached_while_waiting_proceeds(

@@ -165,19 +165,6 @@ def gone(requested: int, oldest: int) -> ApiError:
     return ApiError(410, "Expired", f"too old resource version: {requested} ({oldest})")
 
 
-def too_large_resource_version(requested: int, current: int) -> ApiError:
-    """504 Timeout: a watch asked for a resourceVersion the server has not reached (the cacher's wording)."""
-    return ApiError(
-        504,
-        "Timeout",
-        f"Timeout: Too large resource version: {requested}, current: {current}",
-        details={
-            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
-            "retryAfterSeconds": 1,
-        },
-    )
-
-
 def too_many_requests(retry_after: int = 1) -> ApiError:
     """429 TooManyRequests with Retry-After."""
     return ApiError(

@@ -379,8 +379,6 @@ class Registry:
     def _after_write(self, rtype: ResourceType, obj: JsonDict) -> None:
         if rtype.storage_key == CRD_KEY:
             spec = obj["spec"]
-            if self.catalog.preferred(spec["group"], spec["names"]["plural"]) is None:
-                self.store.start_watch_cache((spec["group"], spec["names"]["plural"]))
             self.catalog.remove(spec["group"], spec["names"]["plural"])
             for served in crd_resource_types(obj):
                 self.catalog.add(served)

@@ -81,7 +81,6 @@ class ApiServer:
         self.server_address = "127.0.0.1:0"
         for name in INITIAL_NAMESPACES:
             self.registry.create(NAMESPACES, "", {"metadata": {"name": name}})
-        self.store.watch_cache_start = self.store.resource_version
 
     def _poke_gc(self) -> None:
         # Without a running loop (bootstrap) nothing can be orphaned yet.

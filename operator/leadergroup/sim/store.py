@@ -61,19 +61,6 @@ class Store:
         self.resource_version = 0
         # Watches may resume from any resourceVersion >= this; older ones get 410 Gone.
         self.earliest_resumable = 0
-        # kube-apiserver's watch cache of a resource starts where the server (or the CRD) started:
-        # a watch from before then is 410 Gone, however little has happened since.
-        self.watch_cache_start = 0
-        self._watch_cache_starts: dict[StorageKey, int] = {}
-
-    def start_watch_cache(self, storage_key: StorageKey) -> None:
-        """A resource begins to be served now (a new CRD): its watches start from here."""
-        self._watch_cache_starts[storage_key] = self.resource_version
-
-    def oldest_resumable(self, storage_key: StorageKey) -> int:
-        """The oldest resourceVersion a watch of this resource can resume from."""
-        start = self._watch_cache_starts.get(storage_key, self.watch_cache_start)
-        return max(self.earliest_resumable, start)
 
     def next_resource_version(self) -> int:
         """Allocate the next resourceVersion (one per real change)."""

@@ -20,9 +20,6 @@ from leadergroup.sim.store import Store, StoredEvent
 JsonDict = dict[str, Any]
 # How often an idle watch checks whether its client went away.
 _LIVENESS_CHECK_SECONDS = 0.5
-# How long a watch from a resourceVersion the store has not reached waits for it before failing
-# ("Too large resource version"), as kube's watch cache does (its blockTimeout).
-TOO_LARGE_RESOURCE_VERSION_WAIT = 3.0
 
 
 @dataclass(frozen=True)
@@ -115,15 +112,14 @@ async def serve_watch(
     response.enable_chunked_encoding()
     await response.prepare(request)
     on_started()
-    oldest = store.oldest_resumable(rtype.storage_key)
-    if requested is not None and requested < oldest:
-        expired = errors.gone(requested, oldest + 1)
+    if requested is not None and requested < store.earliest_resumable:
+        expired = errors.gone(requested, store.earliest_resumable + 1)
         await response.write(_line("ERROR", expired.status()))
         await response.write_eof()
         return response
-    if requested is not None and not await _reached(store, requested, request):
-        too_large = errors.too_large_resource_version(requested, store.resource_version)
-        await response.write(_line("ERROR", too_large.status()))
+    deadline = time.monotonic() + options.timeout_seconds if options.timeout_seconds is not None else None
+    if requested is not None and not await _reached(store, requested, request, deadline):
+        # Measured on v1.37: a watch from a future resourceVersion stays silent until its timeout.
         await response.write_eof()
         return response
     # Subscribing and reading the backlog happen without an await in between: no event is lost or doubled.
@@ -138,7 +134,6 @@ async def serve_watch(
         for past in store.history_since(requested, subscription):
             if seen_as := transition(past, selector):
                 backlog.append(_line(seen_as, render(seen_object(past, seen_as))))
-    deadline = time.monotonic() + options.timeout_seconds if options.timeout_seconds is not None else None
     next_bookmark = time.monotonic() + bookmark_interval
     try:
         for line in backlog:
@@ -173,11 +168,11 @@ async def serve_watch(
     return response
 
 
-async def _reached(store: Store, resource_version: int, request: web.Request) -> bool:
-    """Wait (briefly) until the store reaches ``resource_version``; False when it does not in time."""
-    deadline = time.monotonic() + TOO_LARGE_RESOURCE_VERSION_WAIT
+async def _reached(store: Store, resource_version: int, request: web.Request, deadline: float | None) -> bool:
+    """Wait until the store reaches ``resource_version``; False at the deadline or when the client left."""
     while store.resource_version < resource_version:
-        if time.monotonic() >= deadline or request.transport is None or request.transport.is_closing():
+        closing = request.transport is None or request.transport.is_closing()
+        if closing or (deadline is not None and time.monotonic() >= deadline):
             return False
         await asyncio.sleep(0.05)
     return True
