@@ -90,3 +90,9 @@ async def test_the_hash_changes_when_a_crd_changes(api: Api) -> None:
     assert before != after
     schemas = (await _document(api, "apis/example.com/v1"))["components"]["schemas"]
     assert "extra" in schemas["com.example.v1.Widget"]["properties"]["spec"]["properties"]
+
+
+def test_the_emulator_names_the_release_its_schemas_come_from() -> None:
+    from leadergroup.sim.discovery import VERSION_INFO
+
+    assert VERSION_INFO["gitVersion"].split("+")[0] == openapi_builtin.release()

@@ -15,10 +15,11 @@ from leadergroup.sim.resources import SUBRESOURCE_VERBS, ResourceType
 
 JsonDict = dict[str, Any]
 
+# The release the emulator is measured against (tests/controlplane/go/go.mod; its OpenAPI snapshot).
 VERSION_INFO = {
     "major": "1",
-    "minor": "32",
-    "gitVersion": "v1.32.0+leadergroup.sim",
+    "minor": "37",
+    "gitVersion": "v1.37.2+leadergroup.sim",
     "gitCommit": "0" * 40,
     "gitTreeState": "clean",
     "buildDate": "2026-01-01T00:00:00Z",
