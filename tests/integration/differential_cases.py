@@ -1,5 +1,8 @@
 """The requests of the differential test: each sent alike to the real API server and to the emulator.
 
+This module has the built-in kinds' cases and the runner's vocabulary; ``differential_crd_cases`` those of
+CustomResourceDefinitions, custom resources and the invalid-LeaderGroup corpus.
+
 A case runs its ``setup`` (whatever it answers), then its ``probe``, whose answer is compared; ``{ns}`` is
 a fresh namespace of the case's own and ``{group}`` the API group of the case's own CustomResourceDefinition
 (``WIDGET_CRD``, cluster-scoped, so each case gets a group no other run uses). ``compare`` says what of the
@@ -12,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 MERGE = "application/merge-patch+json"
@@ -48,77 +49,12 @@ class Case:
     needs_crd: bool = False
 
 
-def _widget_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {
-            "spec": {
-                "type": "object",
-                "required": ["size"],
-                "x-kubernetes-validations": [
-                    {"rule": "self.size <= self.limit", "message": "size must not exceed limit"}
-                ],
-                "properties": {
-                    "size": {"type": "integer", "minimum": 1},
-                    "limit": {"type": "integer", "default": 10},
-                    "color": {"type": "string", "enum": ["red", "blue"], "default": "red"},
-                    "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
-                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                },
-            },
-            "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
-        },
-    }
-
-
-def widget_crd(schema: dict[str, Any] | None = None, **version: Any) -> dict[str, Any]:
-    """The cases' CRD: ``widgets.{group}``, namespaced, with a status subresource."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.{group}"},
-        "spec": {
-            "group": "{group}",
-            "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {"openAPIV3Schema": schema or _widget_schema()},
-                    **version,
-                }
-            ],
-        },
-    }
-
-
-def _with_spec_property(name: str, prop: dict[str, Any]) -> dict[str, Any]:
-    schema = _widget_schema()
-    schema["properties"]["spec"]["properties"][name] = prop
-    return widget_crd(schema)
-
-
 CRDS_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 WIDGETS = "/apis/{group}/v1/namespaces/{ns}/widgets"
 LEADERGROUPS = "/apis/leadergroup.dev/v1alpha1/namespaces/{ns}/leadergroups"
 DEPLOYMENTS = "/apis/apps/v1/namespaces/{ns}/deployments"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
 CONFIGMAPS = "/api/v1/namespaces/{ns}/configmaps"
-CREATE_CRD = Step("POST", CRDS_PATH, widget_crd())
-
-
-def widget(name: str = "w", **spec: Any) -> dict[str, Any]:
-    """A Widget of the case's group."""
-    return {
-        "apiVersion": "{group}/v1",
-        "kind": "Widget",
-        "metadata": {"name": name},
-        "spec": {"size": 1, **spec},
-    }
 
 
 def leadergroup(name: str = "lg", **spec: Any) -> dict[str, Any]:
@@ -166,156 +102,6 @@ def lease(name: str = "lock") -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
     }
-
-
-def _crd_cases() -> list[Case]:
-    breaking_default = _widget_schema()
-    breaking_default["properties"]["spec"]["default"] = {"size": 20}
-    not_compiling = _widget_schema()
-    not_compiling["properties"]["spec"]["x-kubernetes-validations"] = [{"rule": "self.size >"}]
-    unknown_field_rule = _widget_schema()
-    unknown_field_rule["properties"]["spec"]["x-kubernetes-validations"] = [{"rule": "self.nothing > 1"}]
-    no_type = _widget_schema()
-    del no_type["properties"]["spec"]["type"]
-    wrong_name = widget_crd()
-    wrong_name["metadata"]["name"] = "gadgets.{group}"
-    no_storage = widget_crd(storage=False)
-    return [
-        Case("crd-valid", (), CREATE_CRD, ("status", "reason", "body:spec.names")),
-        Case(
-            "crd-established",
-            (CREATE_CRD,),
-            Step("GET", CRDS_PATH + "/widgets.{group}"),
-            ("status", "body:status.acceptedNames", "body:status.storedVersions"),
-        ),
-        Case(
-            "crd-default-breaks-cel",
-            (),
-            Step("POST", CRDS_PATH, widget_crd(breaking_default)),
-            ("status", "reason", "causes"),
-        ),
-        Case(
-            "crd-rule-does-not-compile",
-            (),
-            Step("POST", CRDS_PATH, widget_crd(not_compiling)),
-            ("status", "reason", "fields"),
-        ),
-        Case(
-            "crd-rule-names-unknown-field",
-            (),
-            Step("POST", CRDS_PATH, widget_crd(unknown_field_rule)),
-            ("status", "reason", "fields"),
-        ),
-        Case(
-            "crd-structural-missing-type",
-            (),
-            Step("POST", CRDS_PATH, widget_crd(no_type)),
-            ("status", "reason", "causes"),
-        ),
-        Case(
-            "crd-default-wrong-type",
-            (),
-            Step("POST", CRDS_PATH, _with_spec_property("count", {"type": "integer", "default": "x"})),
-            ("status", "reason", "fields"),
-        ),
-        Case("crd-name-mismatch", (), Step("POST", CRDS_PATH, wrong_name), ("status", "reason", "causes")),
-        Case(
-            # The message prints kube's internal Go struct of the versions: not worth copying.
-            "crd-no-storage-version",
-            (),
-            Step("POST", CRDS_PATH, no_storage),
-            ("status", "reason", "fields"),
-        ),
-    ]
-
-
-def _custom_resource_cases() -> list[Case]:
-    crd = (CREATE_CRD,)
-    return [
-        Case("cr-defaults", crd, Step("POST", WIDGETS, widget()), ("status", "body:spec"), needs_crd=True),
-        Case(
-            "cr-cel-rule",
-            crd,
-            Step("POST", WIDGETS, widget(size=11)),
-            ("status", "reason", "causes"),
-            needs_crd=True,
-        ),
-        Case(
-            "cr-schema-errors",
-            crd,
-            Step("POST", WIDGETS, widget(size=0, color="green", tags=["a", "b", "c"])),
-            ("status", "reason", "fields"),
-            needs_crd=True,
-        ),
-        Case(
-            "cr-wrong-type",
-            crd,
-            Step("POST", WIDGETS, widget(size="big")),
-            ("status", "reason", "causes"),
-            needs_crd=True,
-        ),
-        Case(
-            "cr-preserve-unknown",
-            crd,
-            Step("POST", WIDGETS, widget(free={"any": {"thing": 1}})),
-            ("status", "body:spec.free"),
-            needs_crd=True,
-        ),
-        Case(
-            "cr-status-ignored-on-create",
-            crd,
-            Step("POST", WIDGETS, {**widget(), "status": {"phase": "Up"}}),
-            ("status", "body:status"),
-            needs_crd=True,
-        ),
-        Case(
-            "cr-status-subresource-only-status",
-            (*crd, Step("POST", WIDGETS, widget())),
-            Step(
-                "PATCH",
-                WIDGETS + "/w/status",
-                {"spec": {"size": 5}, "status": {"phase": "Up"}},
-                content_type=MERGE,
-            ),
-            ("status", "body:spec.size", "body:status", "body:metadata.generation"),
-            needs_crd=True,
-        ),
-        Case(
-            "cr-spec-write-bumps-generation",
-            (*crd, Step("POST", WIDGETS, widget())),
-            Step("PATCH", WIDGETS + "/w", {"spec": {"size": 2}}, content_type=MERGE),
-            ("status", "body:metadata.generation"),
-            needs_crd=True,
-        ),
-        Case(
-            "cr-strategic-merge-refused",
-            (*crd, Step("POST", WIDGETS, widget())),
-            Step("PATCH", WIDGETS + "/w", {"spec": {"size": 2}}, content_type=STRATEGIC),
-            ("status", "reason"),
-            needs_crd=True,
-        ),
-        Case(
-            "cr-put-without-resource-version",
-            (*crd, Step("POST", WIDGETS, widget())),
-            Step("PUT", WIDGETS + "/w", widget()),
-            ("status", "reason", "causes"),
-            needs_crd=True,
-        ),
-    ]
-
-
-def _corpus_cases() -> list[Case]:
-    corpus = yaml.safe_load((REPO / "tests" / "data" / "invalid_leadergroups.yaml").read_text())
-    return [
-        Case(
-            f"leadergroup-{entry['case']}",
-            (),
-            Step("POST", LEADERGROUPS, entry["object"]),
-            ("status", "reason", "causes"),
-        )
-        for entry in corpus
-        if entry["expect"] == "rejected"
-    ]
 
 
 def _field_validation_cases() -> list[Case]:
@@ -600,10 +386,16 @@ def _lifecycle_cases() -> list[Case]:
 
 def all_cases() -> list[Case]:
     """Every case, in a stable order."""
+    from tests.integration.differential_crd_cases import (
+        crd_cases,
+        custom_resource_cases,
+        invalid_corpus_cases,
+    )
+
     return [
-        *_crd_cases(),
-        *_custom_resource_cases(),
-        *_corpus_cases(),
+        *crd_cases(),
+        *custom_resource_cases(),
+        *invalid_corpus_cases(),
         *_field_validation_cases(),
         *_concurrency_cases(),
         *_watch_and_selector_cases(),
