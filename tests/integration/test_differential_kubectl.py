@@ -8,6 +8,7 @@ names in ``compare``. Listed differences live in the same docs/testing.md table 
 
 from __future__ import annotations
 
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -45,6 +46,65 @@ lastTimestamp: "2026-01-01T00:00:00Z"
 count: 1
 """
 
+OBJECTS = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, labels: {diff: case}}
+data: {a: "1", b: "2"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: token, labels: {diff: case}}
+type: Opaque
+data: {key: dmFsdWU=}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: elector, labels: {diff: case}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: lease, labels: {diff: case}}
+rules: [{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: lease, labels: {diff: case}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: lease}
+subjects: [{kind: ServiceAccount, name: elector, namespace: "{ns}"}, {kind: User, name: jane}]
+---
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: lock, labels: {diff: case}}
+spec: {holderIdentity: pod-a, leaseDurationSeconds: 15}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: leader, labels: {diff: case}}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web, labels: {diff: case}}
+spec: {maxUnavailable: 1, selector: {matchLabels: {app: web}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {diff: case}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "nginx:1.27"}, {name: side, image: "busybox:1"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lone, labels: {diff: case}}
+spec: {containers: [{name: app, image: "example/app:1"}]}
+"""
+WITH_OBJECTS = ((("apply", "-n", "{ns}", "-f", "-"), OBJECTS),)
+
 
 @dataclass(frozen=True)
 class Command:
@@ -57,7 +117,28 @@ class Command:
     compare: tuple[str, ...] = ("exit", "stdout", "stderr")
 
 
+def _get(kind: str, *extra: str, compare: tuple[str, ...] = ("exit", "table")) -> Command:
+    # Only the objects of OBJECTS: controllers add others (a default ServiceAccount, kube-root-ca.crt).
+    return Command(
+        f"kubectl-get-{kind}{'-'.join(('', *extra)).replace('-o-', '-')}",
+        ("get", kind, "-n", "{ns}", "-l", "diff=case", *extra),
+        setup=WITH_OBJECTS,
+        compare=compare,
+    )
+
+
 COMMANDS = [
+    # Rows, ages left out: what needs no controller. Headers only where controllers fill in the cells.
+    _get("configmaps"),
+    _get("secrets"),
+    _get("serviceaccounts"),
+    _get("roles", compare=("exit", "header")),  # CREATED AT is a timestamp
+    _get("rolebindings", "-o", "wide"),
+    _get("leases"),
+    _get("services", "-o", "wide", compare=("exit", "header")),
+    _get("poddisruptionbudgets", compare=("exit", "header")),
+    _get("deployments", "-o", "wide", compare=("exit", "header")),
+    _get("pods", "-o", "wide"),
     Command("kubectl-explain-election", ("explain", "leadergroup.spec.election"), compare=("exit", "stdout")),
     Command(
         "kubectl-explain-deployment", ("explain", "deployment.spec.strategy"), compare=("exit", "stdout")
@@ -132,7 +213,18 @@ def _outcome(command: Command, done: subprocess.CompletedProcess[str], ns: str) 
             found[key] = clean(done.stderr)
         elif key == "header":
             found[key] = done.stdout.splitlines()[:1]
+        elif key == "table":
+            found[key] = _without_ages(clean(done.stdout))
     return found
+
+
+def _without_ages(table: str) -> list[list[str]]:
+    """The table's cells, split where kubectl pads, without its AGE column (clock-dependent)."""
+    rows = [re.split(r"\s{2,}", line.strip()) for line in table.splitlines() if line.strip()]
+    if not rows or "AGE" not in rows[0]:
+        return rows
+    age = rows[0].index("AGE")
+    return [row[:age] + row[age + 1 :] for row in rows]
 
 
 def _outcome_on(binary: str, kubeconfig: Path, tmp_path: Path, command: Command) -> dict[str, object]:

@@ -1,5 +1,8 @@
 """The built-in resources the emulator serves, and the defaults kube applies to them on every write.
 
+Table columns of pods, services, deployments, replicasets, budgets, config maps, secrets and bindings
+come from kube's own printers (:mod:`leadergroup.sim.printers`); the others' are declared here.
+
 Defaulting matters for tests: an operator that compares its desired Deployment with the stored one must
 see the same defaulted fields (``imagePullPolicy``, ``strategy``, ...) it would see on a real cluster.
 Only the commonly defaulted fields are filled in; see docs/testing.md.
@@ -44,12 +47,6 @@ PODS = ResourceType(
         "status.phase",
         "status.podIP",
     ),
-    printer_columns=(
-        PrinterColumn("Status", "string", ".status.phase"),
-        AGE,
-        PrinterColumn("IP", "string", ".status.podIP", priority=1),
-        PrinterColumn("Node", "string", ".spec.nodeName", priority=1),
-    ),
 )
 SERVICES = ResourceType(
     "",
@@ -61,11 +58,6 @@ SERVICES = ResourceType(
     short_names=("svc",),
     categories=("all",),
     status_subresource=True,
-    printer_columns=(
-        PrinterColumn("Type", "string", ".spec.type"),
-        PrinterColumn("Cluster-IP", "string", ".spec.clusterIP"),
-        AGE,
-    ),
 )
 DEPLOYMENTS = ResourceType(
     "apps",
@@ -79,12 +71,6 @@ DEPLOYMENTS = ResourceType(
     status_subresource=True,
     generation=True,
     scale=ScaleSpec(".spec.replicas", ".status.replicas", None),
-    printer_columns=(
-        PrinterColumn("Replicas", "integer", ".spec.replicas"),
-        PrinterColumn("Ready", "integer", ".status.readyReplicas"),
-        PrinterColumn("Available", "integer", ".status.availableReplicas"),
-        AGE,
-    ),
 )
 REPLICASETS = ResourceType(
     "apps",
@@ -98,11 +84,6 @@ REPLICASETS = ResourceType(
     status_subresource=True,
     generation=True,
     scale=ScaleSpec(".spec.replicas", ".status.replicas", None),
-    printer_columns=(
-        PrinterColumn("Desired", "integer", ".spec.replicas"),
-        PrinterColumn("Ready", "integer", ".status.readyReplicas"),
-        AGE,
-    ),
 )
 LEASES = ResourceType(
     "coordination.k8s.io",
@@ -169,11 +150,6 @@ PODDISRUPTIONBUDGETS = ResourceType(
     status_subresource=True,
     generation=True,
     unconditional_update=False,
-    printer_columns=(
-        PrinterColumn("Min Available", "string", ".spec.minAvailable"),
-        PrinterColumn("Max Unavailable", "string", ".spec.maxUnavailable"),
-        AGE,
-    ),
 )
 
 

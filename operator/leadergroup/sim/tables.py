@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from leadergroup.sim.objects import get_path, human_age, parse_timestamp
+from leadergroup.sim.objects import get_path, human_age
+from leadergroup.sim.printers import EVENT_COLUMNS, PRINTERS, Printer, event_cells
 from leadergroup.sim.resources import ResourceType
 
 JsonDict = dict[str, Any]
@@ -39,109 +40,20 @@ def _partial(obj: JsonDict) -> JsonDict:
     return {"kind": "PartialObjectMetadata", "apiVersion": META_V1, "metadata": obj["metadata"]}
 
 
-def _column(name: str, description: str, *, priority: int = 0, format: str = "") -> JsonDict:
-    return {
-        "name": name,
-        "type": "string",
-        "format": format,
-        "priority": priority,
-        "description": description,
-    }
-
-
-# kube-apiserver's event printer (pkg/printers/internalversion): no leading Name column, ages as strings.
-EVENT_COLUMNS = (
-    _column("Last Seen", "The time at which the most recent occurrence of this event was recorded."),
-    _column("Type", "Type of this event (Normal, Warning), new types could be added in the future"),
-    _column(
-        "Reason",
-        "This should be a short, machine understandable string that gives the reason for the transition "
-        "into the object's current status.",
-    ),
-    _column("Object", "The object that this event is about."),
-    _column(
-        "Subobject",
-        "If referring to a piece of an object instead of an entire object, this string should contain a "
-        "valid JSON/Go field access statement, such as desiredState.manifest.containers[2].",
-        priority=1,
-    ),
-    _column(
-        "Source",
-        "The component reporting this event. Should be a short machine understandable string.",
-        priority=1,
-    ),
-    _column("Message", "A human-readable description of the status of this operation."),
-    _column(
-        "First Seen",
-        "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
-        priority=1,
-    ),
-    _column("Count", "The number of times this event has occurred.", priority=1),
-    _column("Name", "Name must be unique within a namespace.", priority=1, format="name"),
-)
-
-
-def _as_core_event(obj: JsonDict) -> JsonDict:
-    """An events.k8s.io/v1 Event in core v1 field names (kube stores both as one internal type)."""
-    source = obj.get("deprecatedSource") or {}
-    return {
-        **obj,
-        "involvedObject": obj.get("regarding") or {},
-        "message": obj.get("note", ""),
-        "firstTimestamp": obj.get("deprecatedFirstTimestamp"),
-        "lastTimestamp": obj.get("deprecatedLastTimestamp"),
-        "count": obj.get("deprecatedCount", 0),
-        "source": source,
-        "reportingComponent": obj.get("reportingController", ""),
-    }
-
-
-def _since(timestamp: Any) -> str:
-    return human_age(timestamp) if isinstance(timestamp, str) and parse_timestamp(timestamp) else "<unknown>"
-
-
-def event_cells(obj: JsonDict, *, events_api: bool = False) -> list[Any]:
-    """One event's cells, as kube's ``printEvent`` with ``Wide`` (the server always sends every column).
-
-    ``events_api``: ``obj`` is an events.k8s.io/v1 Event rather than a core v1 one.
-    """
-    event = _as_core_event(obj) if events_api else obj
-    first = _since(event.get("firstTimestamp") or event.get("eventTime"))
-    last = _since(event["lastTimestamp"]) if event.get("lastTimestamp") else first
-    count = event.get("count") or 0
-    series = event.get("series")
-    if isinstance(series, dict):
-        last, count = _since(series.get("lastObservedTime")), series.get("count") or 0
-    elif not count:
-        count = 1  # singleton events of the new API carry no count
-    involved = event.get("involvedObject") or {}
-    kind = str(involved.get("kind") or "").lower()
-    target = f"{kind}/{involved['name']}" if involved.get("name") else kind
-    source = event.get("source") or {}
-    component = source.get("component") or event.get("reportingComponent") or ""
-    instance = source.get("host") or event.get("reportingInstance") or ""
-    return [
-        last,
-        event.get("type", ""),
-        event.get("reason", ""),
-        target,
-        involved.get("fieldPath", ""),
-        f"{component}, {instance}" if instance else component,
-        str(event.get("message") or "").strip(),
-        first,
-        count,
-        event["metadata"]["name"],
-    ]
-
-
-def _is_event(rtype: ResourceType) -> bool:
-    return rtype.plural == "events" and rtype.group in ("", "events.k8s.io")
+def _printer(rtype: ResourceType) -> Printer | None:
+    """The kube printer of a built-in kind; None for kinds printed by their printer columns."""
+    if rtype.custom:
+        return None
+    if rtype.plural == "events" and rtype.group in ("", "events.k8s.io"):
+        events_api = bool(rtype.group)
+        return list(EVENT_COLUMNS), lambda obj: event_cells(obj, events_api=events_api)
+    return PRINTERS.get(rtype.storage_key)
 
 
 def table(
     rtype: ResourceType, objects: list[JsonDict], resource_version: str, include_object: str
 ) -> JsonDict:
-    """A ``meta.k8s.io/v1`` Table with Name plus the type's printer columns (events: kube's own)."""
+    """A ``meta.k8s.io/v1`` Table: kube's printer of a built-in kind, else Name plus the printer columns."""
     columns = [
         {
             "name": "Name",
@@ -161,12 +73,13 @@ def table(
         }
         for column in rtype.printer_columns
     ]
-    if _is_event(rtype):
-        columns = list(EVENT_COLUMNS)
+    printer = _printer(rtype)
+    if printer is not None:
+        columns = printer[0]
     rows = []
     for obj in objects:
-        if _is_event(rtype):
-            cells = event_cells(obj, events_api=bool(rtype.group))
+        if printer is not None:
+            cells = printer[1](obj)
         else:
             cells = [obj["metadata"]["name"]]
             cells += [_cell(column.type, get_path(obj, column.json_path)) for column in rtype.printer_columns]
