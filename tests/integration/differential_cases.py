@@ -376,6 +376,26 @@ def _lifecycle_cases() -> list[Case]:
             ("status", "has:data.b"),
         ),
         Case(
+            "server-side-apply-removes-what-it-no-longer-sets",
+            (
+                Step(
+                    "PATCH",
+                    CONFIGMAPS + "/applied",
+                    {**configmap("applied"), "data": {"a": "1", "b": "2"}},
+                    {"fieldManager": "diff"},
+                    content_type=APPLY,
+                ),
+            ),
+            Step(
+                "PATCH",
+                CONFIGMAPS + "/applied",
+                {**configmap("applied"), "data": {"a": "1"}},
+                {"fieldManager": "diff"},
+                content_type=APPLY,
+            ),
+            ("status", "body:data"),
+        ),
+        Case(
             "server-side-apply-without-manager",
             (),
             Step("PATCH", CONFIGMAPS + "/applied", configmap("applied"), content_type=APPLY),
