@@ -15,11 +15,10 @@ from typing import Any, Final
 from leadergroup.sim import errors, openapi, openapi_builtin, schema
 from leadergroup.sim.field_errors import child_path, index_path, key_path
 from leadergroup.sim.resources import ResourceType
-from leadergroup.sim.schema_prune import OBJECT_META_FIELDS
+from leadergroup.sim.schema_prune import OBJECT_META_FIELDS, PRESERVE_UNKNOWN
 
 JsonDict = dict[str, Any]
 DIRECTIVES: Final = ("Ignore", "Warn", "Strict")
-_PRESERVE = "x-kubernetes-preserve-unknown-fields"
 
 
 @dataclass
@@ -144,7 +143,7 @@ def _resolve(node: JsonDict, schemas: dict[str, JsonDict]) -> JsonDict:
 
 def _walk(value: Any, node: JsonDict, path: str, schemas: dict[str, JsonDict], found: _Found) -> None:
     node = _resolve(node, schemas)
-    if node.get(_PRESERVE) is True:
+    if node.get(PRESERVE_UNKNOWN) is True:
         return
     if isinstance(value, dict):
         properties = node.get("properties")
