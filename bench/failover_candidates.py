@@ -28,6 +28,17 @@ class Candidate:
     identity: str
     process: subprocess.Popen[bytes]
     leading_log: Path
+    output: Path | None = None  # what it logs (stdout and stderr)
+
+    def has_seen(self, leader: str) -> bool:
+        """Whether it has logged ``leader`` as the leader: it runs, and its view of the Lease is current.
+
+        Both programs log "new leader elected: <id>" (client-go's OnNewLeader, ours' on_new_leader).
+        Under a loaded CPU a process can take seconds to start; a fault before that would time its start.
+        """
+        if self.output is None or not self.output.exists():
+            return False
+        return f"new leader elected: {leader}" in self.output.read_text(errors="replace").lower()
 
     def events(self) -> list[tuple[str, float]]:
         """Its term boundaries so far: ("started" | "stopped", wall-clock time)."""
@@ -95,9 +106,10 @@ def start_candidate(
         argv = [str(CLIENTGO_ELECTOR.bin_dir() / "clientgo-elector"), *common]
     else:
         argv = [sys.executable, "-m", "leadergroup.elector", *common]
-    with (workdir / f"elector-{identity}.log").open("wb") as output:
-        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
-    return Candidate(identity, process, leading_log)
+    output = workdir / f"elector-{identity}.log"
+    with output.open("wb") as stream:
+        process = subprocess.Popen(argv, stdout=stream, stderr=subprocess.STDOUT)
+    return Candidate(identity, process, leading_log, output)
 
 
 def leaderless_seconds(
