@@ -30,6 +30,10 @@ class Candidate:
     leading_log: Path
     output: Path | None = None  # what it logs (stdout and stderr)
 
+    def started_running(self) -> bool:
+        """Whether the process runs its own code yet: it has logged something (both log at start)."""
+        return self.output is not None and self.output.exists() and self.output.stat().st_size > 0
+
     def has_seen(self, leader: str) -> bool:
         """Whether it has logged ``leader`` as the leader: it runs, and its view of the Lease is current.
 

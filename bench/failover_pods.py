@@ -1,10 +1,11 @@
 """The failures of the real-server failover bench that need pods on nodes: eviction, rollout, node lost.
 
-The pods run on KWOK's simulated nodes (scheduled by the real scheduler, Running and Ready, deleted when
-their grace period is over) and :class:`bench.kubelet_standin.KubeletStandIn` runs their candidate
-processes as their kubelets would. Each round is one workload of its own: a LeaderGroup (``client-go+lg``,
-``ours+lg``), or for ``client-go`` the blog's hand-written Deployment (no PodDisruptionBudget, no
-deletion cost), with the client-go program making its Lease itself.
+The pods run on KWOK's simulated nodes (placed by the real scheduler), and
+:class:`bench.kubelet_standin.KubeletStandIn` runs their candidate processes and reports their status as
+their kubelets would (Running and Ready once the process runs, removed once it has stopped). Each round
+is one workload of its own: a LeaderGroup (``client-go+lg``, ``ours+lg``), or for ``client-go`` the blog's
+hand-written Deployment (no PodDisruptionBudget, no deletion cost), with the client-go program making its
+Lease itself.
 
 - ``eviction``: POST ``pods/eviction`` on the leader's pod (the operator's PDB allows one at a time); the
   pod gets its deletionTimestamp, and the stand-in's SIGTERM makes the leader release.
@@ -36,7 +37,7 @@ from bench.failover_candidates import (
     until,
 )
 from bench.kubelet_standin import KubeletStandIn
-from tests.controlplane.nodes import KWOK_TOLERATION, kwok_node
+from tests.controlplane.nodes import KWOK_OWN_STATUS, KWOK_TOLERATION, kwok_node
 
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import DEPLOYMENTS, DISRUPTION_BUDGETS, LEADERGROUPS, LEASES, PODS, Resource
@@ -84,7 +85,8 @@ def template(batch: str, round_: PodRound, revision: str = "1") -> dict[str, Any
                 ]
             }
         }
-    return {"metadata": {"labels": labels, "annotations": {"revision": revision}}, "spec": spec}
+    annotations = {**KWOK_OWN_STATUS, "revision": revision}  # the stand-in reports these pods, not KWOK
+    return {"metadata": {"labels": labels, "annotations": annotations}, "spec": spec}
 
 
 def workload(kind: str, batch: str, round_: PodRound, timing: tuple[int, int, int]) -> dict[str, Any]:
