@@ -49,6 +49,8 @@ BATCH_LABEL, ROUND_LABEL, POOL_LABEL = "lgbench-batch", "lgbench-round", "lgbenc
 # Holds a lost node's Lease so that KWOK (which renews only Leases it holds, or expired ones) steps back.
 LOST_NODE_HOLDER = "lgbench-node-lost"
 IMAGE = "leader-election-example:latest"
+# From a pod's binding to its process running: a kubelet's sandbox and container start, image present.
+CONTAINER_START_SECONDS = 1.0
 
 
 @dataclass
@@ -232,7 +234,9 @@ async def one_pod_batch(
                     await client.create(NODES, pool_node(round_.name, suffix))
         for round_ in batch_rounds:
             await client.create(resource, workload(kind, batch, round_, timing), namespace)
-        async with KubeletStandIn(client, namespace, f"{BATCH_LABEL}={batch}", spawn) as kubelet:
+        async with KubeletStandIn(
+            client, namespace, f"{BATCH_LABEL}={batch}", spawn, CONTAINER_START_SECONDS
+        ) as kubelet:
             await until(
                 lambda: settled(client, namespace, batch, batch_rounds, kubelet, kind),
                 120,

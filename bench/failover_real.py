@@ -52,7 +52,7 @@ from bench.common import (
     write_results,
 )
 from bench.failover_candidates import KINDS, Candidate, start_candidate, until
-from bench.failover_pods import POD_FAILURES, one_pod_batch
+from bench.failover_pods import CONTAINER_START_SECONDS, POD_FAILURES, one_pod_batch
 
 from bench import holder_deleted
 from leadergroup.elector import ElectionTiming
@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "timing": {"leaseDuration": lease, "renewDeadline": renew, "retryPeriod": retry},
             "environment": environment(),
+            "kubelet_standin": {"container_start_seconds": CONTAINER_START_SECONDS},
             "results": summaries,
         },
         options.output,

@@ -6,9 +6,12 @@ then go on while the new pods' electors are still starting (on a loaded CPU, sec
 carry ``KWOK_OWN_STATUS``, KWOK leaves them alone, and this stand-in does what a node's kubelet does,
 following the pods through a watch (it reacts within a round trip, as a kubelet's own watch does):
 
-- a pod bound to a node (``spec.nodeName``) gets its process (a candidate with the pod's name), and is
-  reported Running and Ready once that process runs (it has written its first log line): there is no
-  readiness probe, so Ready means the container started, as for the blog's Deployment;
+- a pod bound to a node (``spec.nodeName``) gets its process (a candidate with the pod's name)
+  ``container_start`` seconds later (default 1 s: what a kubelet takes to set up the sandbox and start a
+  container whose image it has; without it a replacement pod would campaign within 0.1 s of its creation,
+  sooner than on any cluster), and is reported Running and Ready once that process runs (it has written
+  its first log line): there is no readiness probe, so Ready means the container started, as for the
+  blog's Deployment;
 - a pod given a ``deletionTimestamp`` (deleted, evicted, scaled down by its ReplicaSet) has its process
   sent SIGTERM, then SIGKILL when the grace period is over; once the process is gone the pod is deleted
   for good (grace period 0, on its UID), as the kubelet's status manager does; a pod gone from the API
@@ -77,8 +80,10 @@ class KubeletStandIn:
         namespace: str,
         selector: str,
         spawn: Callable[[dict[str, Any]], Candidate],
+        container_start: float = 1.0,
     ) -> None:
         self.client = client
+        self.container_start = container_start
         self.namespace = namespace
         self.selector = selector
         self.spawn = spawn
@@ -89,6 +94,7 @@ class KubeletStandIn:
         self.cut: dict[str, float] = {}
         self.terminated: dict[str, float] = {}  # when each pod's process was sent SIGTERM
         self.lost_nodes: set[str] = set()
+        self._starting: set[str] = set()  # pods whose process is about to start
         self._reported: set[str] = set()  # pods reported Running
         self._removed: set[str] = set()  # pods whose final deletion was sent
         self._synced = asyncio.Event()
@@ -172,8 +178,16 @@ class KubeletStandIn:
         if metadata.get("deletionTimestamp"):
             grace = metadata.get("deletionGracePeriodSeconds", spec.get("terminationGracePeriodSeconds"))
             self._terminate(name, DEFAULT_GRACE_SECONDS if grace is None else float(grace))
-        elif node and name not in self.candidates:
+        elif node and name not in self.candidates and name not in self._starting:
             self.node_of[name] = node
+            self._starting.add(name)
+            loop = asyncio.get_running_loop()
+            self._timers.append(loop.call_later(self.container_start, self._start, name))
+
+    def _start(self, name: str) -> None:
+        self._starting.discard(name)
+        pod = self.pods.get(name)
+        if pod is not None and not pod["metadata"].get("deletionTimestamp") and not self._lost(name):
             self.candidates[name] = self.spawn(pod)
 
     async def _tend(self) -> None:
