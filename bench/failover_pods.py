@@ -239,7 +239,7 @@ async def one_pod_batch(
         ) as kubelet:
             await until(
                 lambda: settled(client, namespace, batch, batch_rounds, kubelet, kind),
-                120,
+                240,  # dozens of Python electors starting at once take a while on a loaded CPU
                 "Ready pods and leaders",
                 interval=0.5,
             )
@@ -264,7 +264,7 @@ async def one_pod_batch(
             if failure == "rolling-update":
                 await until(
                     lambda: all_of(rolled_out(client, namespace, r, kubelet) for r in batch_rounds),
-                    180,
+                    360,  # 70-80 s for ten concurrent rollouts of ours on 2 loaded cores
                     "finished rollouts",
                     interval=0.2,
                 )
