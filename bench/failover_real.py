@@ -1,22 +1,29 @@
 """Failover on a real Kubernetes control plane: client-go alone, client-go under a LeaderGroup, ours.
 
 For each failure of the leader and each way of running the election, ``--rounds`` rounds run concurrently,
-each with two candidate processes (the leader and one standby) on a Lease of their own:
+each on a Lease of its own:
 
 - kinds: ``client-go`` (the blog's program, tests/elector/clientgo, with no operator: the Lease it makes
   itself), ``client-go+lg`` (the same program as a LeaderGroup's pods, the operator running) and ``ours+lg``
   (``leadergroup-elector`` as the group's pods);
-- failures: ``graceful`` (SIGTERM: the leader releases), ``crash`` (SIGKILL, then the kubelet's report that
-  the container terminated, written to the pod's status as a kubelet would; nothing to report without a
-  LeaderGroup) and ``pod-deleted`` (SIGKILL, then the pod deleted from the API).
+- failures of a leader and one standby process, with the pods Pending (no node needed): ``graceful``
+  (SIGTERM: the leader releases), ``crash`` (SIGKILL, then the kubelet's report that the container
+  terminated, written to the pod's status as a kubelet would; nothing to report without a LeaderGroup) and
+  ``pod-deleted`` (SIGKILL, then the pod deleted from the API; without a LeaderGroup there is no pod);
+- failures of pods on KWOK's nodes, whose processes a kubelet stand-in runs (:mod:`bench.failover_pods`):
+  ``eviction`` (through the operator's PodDisruptionBudget; the blog's Deployment has none),
+  ``rolling-update`` (a new template on three replicas) and ``node-lost`` (the leader's node stops
+  reporting and its processes freeze). Every kind runs every failure: where the operator has nothing to
+  add (no report to act on, no budget), that is what the figure shows.
 
-Measured per round, from the fault: the leaderless time until the standby's own log says it leads, and the
-number of leader changes that followed (1 is right). The candidates are local processes with the pods'
-names; the operator is the real one, standalone, with the admin's kubeconfig.
+Measured per round: the leaderless time (for the first three from the fault until the standby's own log
+says it leads; for the pod failures the time within the fault's window during which no log shows a term)
+and the number of leader changes that followed (1 is right). The candidates are local processes with the
+pods' names; the operator is the real one, standalone, with the admin's kubeconfig.
 
     python bench/failover_real.py                   # starts the test control plane itself (needs Go)
-    python bench/failover_real.py --kubeconfig KC   # a cluster of yours, with the CRDs installed
-    python bench/failover_real.py --timings 3/2/1 --rounds 3 --quick
+    python bench/failover_real.py --kubeconfig KC   # a cluster of yours, CRDs installed (pod failures: KWOK)
+    python bench/failover_real.py --quick --kinds ours+lg --failures rolling-update   # one round at 3/2/1
 """
 
 from __future__ import annotations
@@ -24,9 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +51,8 @@ from bench.common import (
     print_table,
     write_results,
 )
+from bench.failover_candidates import KINDS, Candidate, start_candidate, until
+from bench.failover_pods import CONTAINER_START_SECONDS, POD_FAILURES, one_pod_batch
 
 from bench import holder_deleted
 from leadergroup.elector import ElectionTiming
@@ -53,24 +60,7 @@ from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS, PODS
 from leadergroup.sim.standins import pods_of
 
-KINDS = ("client-go", "client-go+lg", "ours+lg")
-FAILURES = ("graceful", "crash", "pod-deleted")
-
-
-@dataclass
-class Candidate:
-    """One candidate process and its log of terms."""
-
-    identity: str
-    process: subprocess.Popen[bytes]
-    leading_log: Path
-
-    def starts(self) -> list[float]:
-        """Wall-clock times at which it started leading."""
-        if not self.leading_log.exists():
-            return []
-        events = [json.loads(line) for line in self.leading_log.read_text().splitlines() if line.strip()]
-        return [event["t"] for event in events if event["event"] == "started"]
+FAILURES = ("graceful", "crash", "pod-deleted", *POD_FAILURES)
 
 
 @dataclass
@@ -80,53 +70,6 @@ class Round:
     name: str
     pods: list[str]
     candidates: list[Candidate] = field(default_factory=list)
-
-
-def timing_flags(timing: tuple[int, int, int]) -> list[str]:
-    lease, renew, retry = timing
-    return [f"-lease-duration={lease}s", f"-renew-deadline={renew}s", f"-retry-period={retry}s"]
-
-
-def start_candidate(
-    kind: str,
-    identity: str,
-    lease: str,
-    namespace: str,
-    kubeconfig: Path,
-    timing: tuple[int, int, int],
-    workdir: Path,
-) -> Candidate:
-    from tests.controlplane.build import CLIENTGO_ELECTOR
-
-    leading_log = workdir / f"leading-{identity}.jsonl"
-    common = [
-        f"-id={identity}",
-        f"-lease-lock-name={lease}",
-        f"-lease-lock-namespace={namespace}",
-        f"-kubeconfig={kubeconfig}",
-        f"-leading-log={leading_log}",
-        *timing_flags(timing),
-    ]
-    if kind.startswith("client-go"):
-        argv = [str(CLIENTGO_ELECTOR.bin_dir() / "clientgo-elector"), *common]
-    else:
-        argv = [sys.executable, "-m", "leadergroup.elector", *common]
-    with (workdir / f"elector-{identity}.log").open("wb") as output:
-        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
-    return Candidate(identity, process, leading_log)
-
-
-async def until(predicate: Any, within: float, what: str, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} within {within:.0f}s")
-        await asyncio.sleep(interval)
 
 
 async def prepare(
@@ -188,7 +131,13 @@ async def one_batch(
                 kind, round_.pods[1], round_.name, namespace, cluster.admin_kubeconfig, timing, workdir
             )
         )
-    await asyncio.sleep(timing[2] * 2.5)  # every standby has polled and seen the leader
+    await until(
+        lambda: all(r.candidates[1].has_seen(r.candidates[0].identity) for r in batch),
+        120,
+        "standbys that see their leader",
+        interval=0.2,
+    )
+    await asyncio.sleep(timing[2] * 2.5)  # every standby has polled a few times since
     faults: dict[str, float] = {}
     for round_ in batch:
         leader = round_.candidates[0]
@@ -214,20 +163,30 @@ async def one_batch(
 
 def summarize(kind: str, failure: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     leaderless = [r["leaderless"] for r in results]
-    return {
+    changes = [r["changes"] for r in results]
+    summary = {
         "kind": kind,
         "failure": failure,
         "rounds": len(results),
         "leaderless_p50": percentile(leaderless, 0.5),
         "leaderless_max": max(leaderless),
-        "changes_max": max(r["changes"] for r in results),
+        "changes_max": max(changes),
+        "changes": changes,
         "samples": [round(value, 3) for value in leaderless],
     }
+    if failure in POD_FAILURES:  # the time to the first new term, which the leaderless time can differ from
+        summary["from_fault"] = [
+            None if r["from_fault"] is None else round(r["from_fault"], 3) for r in results
+        ]
+    if failure == "node-lost":
+        summary["heartbeat_stopped"] = all(r["heartbeat_stopped"] for r in results)
+        summary["node_ready_in_api"] = sorted({str(r["node_ready_in_api"]) for r in results})
+    return summary
 
 
 @contextlib.contextmanager
-def real_cluster(kubeconfig: Path | None, workdir: Path) -> Iterator[Path]:
-    """The user's cluster, or the test control plane started here (with the CRDs installed)."""
+def real_cluster(kubeconfig: Path | None, workdir: Path, nodes: int) -> Iterator[Path]:
+    """The user's cluster, or the test control plane started here (CRDs installed, ``nodes`` KWOK nodes)."""
     if kubeconfig is not None:
         yield kubeconfig
         return
@@ -236,7 +195,7 @@ def real_cluster(kubeconfig: Path | None, workdir: Path) -> Iterator[Path]:
     from tests.support.cluster import RealBackend
 
     ensure_built(CLIENTGO_ELECTOR)
-    with control_plane(workdir / "controlplane") as plane:
+    with control_plane(workdir / "controlplane", nodes=nodes) as plane:
         RealBackend(plane.kubeconfig, str(plane.kubectl), plane).install_crds()  # kubectl apply -k crds/
         yield plane.kubeconfig
 
@@ -244,7 +203,9 @@ def real_cluster(kubeconfig: Path | None, workdir: Path) -> Iterator[Path]:
 async def run(options: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     summaries = []
     with (
-        real_cluster(options.kubeconfig, workdir) as kubeconfig,
+        real_cluster(
+            options.kubeconfig, workdir, 3 if set(options.failures) & set(POD_FAILURES) else 0
+        ) as kubeconfig,
         open_cluster(workdir, kubeconfig=kubeconfig) as cluster,
     ):
         operator = OperatorRun(cluster, workdir / "operator.log").start()
@@ -252,7 +213,8 @@ async def run(options: argparse.Namespace, workdir: Path) -> list[dict[str, Any]
             async with cluster.client() as client:
                 for failure in options.failures:
                     for kind in options.kinds:
-                        results = await one_batch(
+                        batch = one_pod_batch if failure in POD_FAILURES else one_batch
+                        results = await batch(
                             kind, failure, cluster, client, options.rounds, options.timing, workdir
                         )
                         summaries.append(summarize(kind, failure, results))
@@ -280,10 +242,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--failures", nargs="+", choices=FAILURES, default=list(FAILURES))
+    parser.add_argument("--quick", action="store_true", help="one round at 3/2/1 s (a smoke run)")
     parser.add_argument("--output", type=Path, help="where to write the JSON (default bench/results/)")
+    parser.add_argument("--workdir", type=Path, help="keep the processes' logs there (default: a temp dir)")
     options = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="lg-failover-real-") as directory:
-        summaries = asyncio.run(run(options, Path(directory)))
+    if options.quick:
+        options.timing, options.rounds = (3, 2, 1), 1
+    if options.workdir is not None:
+        options.workdir.mkdir(parents=True, exist_ok=True)
+        summaries = asyncio.run(run(options, options.workdir))
+    else:
+        with tempfile.TemporaryDirectory(prefix="lg-failover-real-") as directory:
+            summaries = asyncio.run(run(options, Path(directory)))
     rows = [
         (s["failure"], s["kind"], s["rounds"], s["leaderless_p50"], s["leaderless_max"], s["changes_max"])
         for s in summaries
@@ -299,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "timing": {"leaseDuration": lease, "renewDeadline": renew, "retryPeriod": retry},
             "environment": environment(),
+            "kubelet_standin": {"container_start_seconds": CONTAINER_START_SECONDS},
             "results": summaries,
         },
         options.output,

@@ -121,3 +121,48 @@ def test_failover_real_bench_quick_run(real_backend: RealBackend, tmp_path: Path
         assert row["changes_max"] == 1, "exactly one new leader per round"
         assert all(sample > 0 for sample in row["samples"])
     assert "| crash" in completed.stdout, "the table is printed"
+
+
+@pytest.mark.timeout(300)
+def test_failover_real_bench_runs_every_pod_failure_once(real_backend: RealBackend, tmp_path: Path) -> None:
+    """Eviction, rolling update and node lost on KWOK's nodes, one round each, with a kubelet stand-in."""
+    if real_backend.plane is None or real_backend.plane.kwok_bin_dir is None:
+        pytest.skip("the real backend is a cluster of the user's own, without our KWOK nodes")
+    output = tmp_path / "failover-real.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "failover_real.py"),
+            "--kubeconfig",
+            str(real_backend.kubeconfig),
+            "--quick",
+            "--kinds",
+            "ours+lg",
+            "--failures",
+            "eviction",
+            "rolling-update",
+            "node-lost",
+            "--output",
+            str(output),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads(output.read_text())
+    rows = {row["failure"]: row for row in report["results"]}
+    assert list(rows) == ["eviction", "rolling-update", "node-lost"]
+    for row in rows.values():
+        assert row["kind"] == "ours+lg" and row["rounds"] == 1
+        assert row["changes_max"] == 1, f"{row['failure']}: exactly one new leader"
+        assert all(sample >= 0 for sample in row["samples"])
+    # A lost node: nobody renewed its Lease after the bench took it from KWOK.
+    assert rows["node-lost"]["heartbeat_stopped"] is True
+    (lost_after,) = rows["node-lost"]["from_fault"]
+    lease_duration = report["timing"]["leaseDuration"]
+    assert lost_after >= lease_duration - report["timing"]["retryPeriod"], "only the Lease's expiry frees it"
+    assert "| rolling-update" in completed.stdout, "the table is printed"

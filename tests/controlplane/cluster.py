@@ -6,7 +6,8 @@ scheduler, each a child process that dies with its parent (the kernel's parent-d
 session that is killed leaves nothing behind. There is no kubelet. With ``nodes=N``, KWOK plays the kubelet
 of N simulated nodes (:mod:`tests.controlplane.nodes`): the scheduler places pods that tolerate the nodes'
 taint (``KWOK_TOLERATION``) on them, and KWOK makes them Running and Ready and finishes their graceful
-deletion. Pods without the toleration are scheduled nowhere and stay Pending.
+deletion. Pods without the toleration are scheduled nowhere and stay Pending; pods annotated with
+``KWOK_OWN_STATUS`` are scheduled, but their status is left to the test (a kubelet stand-in of its own).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import yaml
 from tests.controlplane.build import CONTROL_PLANE, KWOK, ensure_built
-from tests.controlplane.nodes import KWOK_ANNOTATION, kwok_config, kwok_node
+from tests.controlplane.nodes import KWOK_ANNOTATION, KWOK_OWN_STATUS, kwok_config, kwok_node
 from tests.controlplane.pki import ClientCertificate, Pki, make_pki
 
 from leadergroup.procutil import free_port, parent_death_signal
@@ -325,6 +326,8 @@ def _start_kwok(plane: ControlPlane, nodes: int) -> None:
             f"--kubeconfig={plane.kubeconfig}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+            "--disregard-status-with-annotation-selector="
+            + ",".join(f"{key}={value}" for key, value in KWOK_OWN_STATUS.items()),
             f"--server-address=127.0.0.1:{free_port()}",
             "--node-lease-duration-seconds=40",
         ],

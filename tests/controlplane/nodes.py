@@ -17,6 +17,9 @@ from tests.controlplane.build import KWOK, go_toolchain
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 # Simulated nodes carry this taint: only pods that ask for them (tests that want running pods) land there.
 KWOK_TOLERATION = {"key": KWOK_ANNOTATION, "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
+# Pods annotated so are left to a kubelet of the test's own (bench/kubelet_standin.py): KWOK never touches
+# their status, so they get Running and Ready when the test's process for them runs, not on KWOK's clock.
+KWOK_OWN_STATUS = {"kwok.x-k8s.io/status": "custom"}
 
 
 def kwok_node(name: str) -> dict[str, Any]:
