@@ -20,7 +20,7 @@ from tests.support.operator_process import OperatorProcess
 
 from leadergroup.cli.sharding import Shard, ShardingUnsupported, shard_of, verify_server_filters
 from leadergroup.kube import KubeClient
-from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS, NAMESPACES
+from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS, LEASES, NAMESPACES
 from leadergroup.procutil import free_port, operator_command
 
 
@@ -46,7 +46,7 @@ def one_namespace_per_shard(prefix: str, count: int) -> list[str]:
 
 async def server_filters(client: KubeClient) -> bool:
     try:
-        await verify_server_filters(client, Shard(0, 2), LEADERGROUPS, None)
+        await verify_server_filters(client, Shard(0, 2), LEASES, None)
     except ShardingUnsupported:
         return False
     return True

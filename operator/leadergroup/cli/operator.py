@@ -25,7 +25,7 @@ import kopf
 from leadergroup import __version__
 from leadergroup.cli import peering, sharding
 from leadergroup.kube import ApiError, KubeClient
-from leadergroup.kube.resources import LEADERGROUPS as GROUPS_RESOURCE
+from leadergroup.kube.resources import LEASES
 
 logger = logging.getLogger("leadergroup.cli.operator")
 
@@ -186,7 +186,7 @@ async def _serve_shard(options: argparse.Namespace, settings: kopf.OperatorSetti
     plain = [ns for ns in options.namespace if not peering.is_glob(ns)]
     async with KubeClient.auto(user_agent="leadergroup-operator/sharding") as client:
         try:
-            await sharding.verify_server_filters(client, shard, GROUPS_RESOURCE, plain[0] if plain else None)
+            await sharding.verify_server_filters(client, shard, LEASES, plain[0] if plain else None)
         except (sharding.ShardingUnsupported, ApiError) as error:
             logger.error("Cannot serve shard %s: %s", shard, error)
             return False

@@ -8,7 +8,9 @@ group and all its children (same namespace) on the same replica.
 
 An API server without the gate ignores the parameter and answers with every object, which would make two
 shards reconcile the same groups. So a shard first asks for a one-item sharded list and starts only if
-the answer carries ``metadata.shardInfo`` (the server's echo of the selector it applied).
+the answer carries ``metadata.shardInfo`` (the server's echo of the selector it applied). The list is of
+Leases, a built-in type the operator may list anyway: in v1.37.2 a custom resource's list is filtered
+just the same but carries no ``shardInfo`` (apimachinery's UnstructuredList has no field for it).
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ async def verify_server_filters(
     client: KubeClient, shard: Shard, resource: Resource, namespace: str | None
 ) -> None:
     """Check that the API server applies shard selectors (a sharded one-item list echoes ``shardInfo``).
+
+    ``resource`` must be a built-in type (see the module's docstring); the operator uses Leases.
 
     Raises:
         ShardingUnsupported: the server ignored the selector (feature gate off, or a release before 1.36).
