@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import functools
 import sys
@@ -33,6 +34,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.common` when run as a script
 
+from bench.baseline import run_baseline, steady_rates
 from bench.common import (
     REAL_CLUSTER_IMAGE,
     REPO_ROOT,
@@ -53,6 +55,18 @@ from bench.common import (
     take_lease,
     write_results,
 )
+from bench.realcluster import (
+    READ_VERBS,
+    AuditedCluster,
+    AuditLog,
+    RealWorkload,
+    kwok_nodes,
+    nodes_for,
+    real_control_plane,
+    tally,
+    wait_namespace_gone,
+)
+from tests.controlplane.nodes import KWOK_TOLERATION
 
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import LEADERGROUPS
@@ -75,6 +89,8 @@ def group_body(name: str, namespace: str, *, real_cluster: bool) -> dict[str, An
     body["metadata"] = {"name": name, "namespace": namespace}
     if real_cluster:
         body["spec"]["template"]["spec"]["containers"] = [{"name": "app", "image": REAL_CLUSTER_IMAGE}]
+        # Our simulated nodes are tainted: the pods must ask for them (a cluster of real nodes ignores it).
+        body["spec"]["template"]["spec"]["tolerations"] = [KWOK_TOLERATION]
     return body
 
 
@@ -107,9 +123,13 @@ async def converge(
         for progress in workload.groups.values()
         if progress.converged_at is not None
     ]
+    children = [p.children_at - started for p in workload.groups.values() if p.children_at is not None]
     done = len(per_group) == count
     return {
         "seconds": max(per_group) if done else None,
+        # When the operator had made every group's children (the rest is the pods starting and the
+        # electors): the operator's own share of the convergence time.
+        "children_seconds": max(children) if len(children) == count else None,
         "timed_out": not done,
         "timeout_seconds": limit_seconds,
         "converged": len(per_group),
@@ -237,27 +257,37 @@ async def status_lag(
     }
 
 
-async def run_one(count: int, options: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """One fresh cluster and operator, ``count`` groups, all four measurements."""
-    with open_cluster(workdir, kubeconfig=options.kubeconfig, audit_log=options.audit_log) as cluster:
+async def run_one(
+    count: int, options: argparse.Namespace, workdir: Path, audit: AuditLog | None = None
+) -> dict[str, Any]:
+    """One fresh cluster (or namespace) and operator, ``count`` groups, all measurements."""
+    with open_cluster(workdir, kubeconfig=options.kubeconfig, audit_log=options.audit_log) as opened:
+        cluster = opened if audit is None else AuditedCluster.wrap(opened, audit)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         profile = RESULTS_DIR / f"profile-scale-{count}-{stamp}.txt" if options.profile else None
         operator = OperatorRun(
             cluster, workdir / f"operator-{count}.log", profile=profile, env=dict(options.operator_env)
         ).start()
         async with cluster.client() as client:
-            workload = Workload(cluster, client)
+            workload = Workload(cluster, client) if audit is None else RealWorkload(cluster, client)
+            cluster_tally: dict[str, Any] | None = None
             try:
                 await workload.start_watches()
-                since = time.time()
+                since = audit.mark() if audit else time.time()
                 convergence = await converge(cluster, client, workload, count, options.timeout)
                 # Writes that follow Ready (an Event, a late status field) belong to bringing the group up.
                 await asyncio.sleep(options.settle)
-                requests = cluster.operator_requests(since, time.time())
+                until = audit.mark() if audit else time.time()
+                requests = cluster.operator_requests(since, until)
+                if audit is not None:
+                    cluster_tally = tally(audit.entries(since, until))
                 memory_converged = memory_mb(operator.pid)
+                idle_since = audit.mark() if audit else time.time()
                 idle_result = await idle(
                     cluster, client, workload, operator, options.idle_seconds, options.renew_interval
                 )
+                if audit is not None:
+                    idle_result["cluster"] = steady_rates(audit, idle_since, audit.mark())
                 lag = await status_lag(cluster, client, workload, options.lag_changes, options.lag_rate)
                 memory = memory_mb(operator.pid)
                 total_cpu = cpu_seconds(operator.pid)
@@ -276,8 +306,12 @@ async def run_one(count: int, options: argparse.Namespace, workdir: Path) -> dic
                 "writes": writes,
                 "writes_per_group": None if writes is None else round(writes / count, 2),
                 "floor_writes_per_group": FLOOR_WRITES_PER_GROUP,
+                "reads_per_group": None
+                if requests is None
+                else round(sum(r.verb in READ_VERBS for r in requests) / count, 2),
                 "by_verb": None if requests is None else count_by_label(requests),
             },
+            "cluster_bring_up": cluster_tally,
             "idle": idle_result,
             "lag": lag,
             "memory": {
@@ -291,7 +325,14 @@ async def run_one(count: int, options: argparse.Namespace, workdir: Path) -> dic
         if operator.process is not None and operator.process.returncode not in (0, None, -2):
             result["operator_exit"] = operator.process.returncode
             result["operator_log_tail"] = operator.log_tail()
+        result["namespace"] = cluster.namespace
         return result
+
+
+async def kubernetes_version(kubeconfig: Path) -> str | None:
+    """The API server's release (``/version``)."""
+    async with KubeClient.auto(kubeconfig) as client:
+        return str((await client.request("GET", "/version")).get("gitVersion"))
 
 
 def targets(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -385,6 +426,8 @@ def report(runs: list[dict[str, Any]]) -> None:
             for t in run["targets"]
         ],
     )
+    if any(run.get("cluster_bring_up") for run in runs):
+        report_real(runs)
     labels = sorted({label for run in runs for label in (run["requests"]["by_verb"] or {})})
     if labels:
         print_table(
@@ -402,6 +445,94 @@ def report(runs: list[dict[str, Any]]) -> None:
         print("Per-verb counts: n/a (real cluster without --audit-log)\n")
 
 
+def report_real(runs: list[dict[str, Any]]) -> None:
+    """The real cluster's view: the operator next to the blog's YAML, every actor's writes counted."""
+    rows = []
+    for run in runs:
+        count = run["groups"]
+        bring_up, steady = run["cluster_bring_up"], run["idle"].get("cluster") or {}
+        rows.append(
+            [
+                count,
+                "operator",
+                run["convergence"]["seconds"],
+                run["convergence"].get("children_seconds"),
+                per_group(bring_up["writes"], count),
+                per_group(bring_up["reads"], count),
+                run["requests"]["writes_per_group"],
+                run["requests"]["reads_per_group"],
+                steady.get("writes_per_second"),
+                (steady.get("by_actor_writes_per_second") or {}).get("operator", 0.0),
+                run["idle"]["writes"],
+                run["lag"]["p99_ms"],
+                run["memory"]["peak_rss_mb"],
+                run["operator_cpu_seconds"],
+            ]
+        )
+        base = run.get("baseline")
+        if base:
+            rows.append(
+                [
+                    count,
+                    "blog YAML",
+                    base["convergence"]["seconds"],
+                    None,
+                    base["writes_per_group"],
+                    base["reads_per_group"],
+                    None,
+                    None,
+                    base["steady"]["writes_per_second"],
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                ]
+            )
+    print_table(
+        "Real API server: the operator next to the blog's hand-written YAML (every actor counted)",
+        [
+            "groups",
+            "setup",
+            "converge s",
+            "children s",
+            "writes/group",
+            "reads/group",
+            "op writes/group",
+            "op reads/group",
+            "steady writes/s",
+            "op writes/s",
+            "op idle writes",
+            "lag p99 ms",
+            "peak RSS MB",
+            "op CPU s",
+        ],
+        rows,
+    )
+    idle_rates = [actor_rates(run["idle"].get("cluster") or {}) for run in runs]
+    base_rates = [actor_rates((run.get("baseline") or {}).get("steady") or {}) for run in runs]
+    actors = sorted({actor for rates in idle_rates + base_rates for actor in rates})
+    print_table(
+        "Steady writes per second by actor, electors renewing (operator / blog YAML)",
+        ["actor", *(f"N={run['groups']}" for run in runs)],
+        [
+            [
+                actor,
+                *(
+                    f"{fmt(ours.get(actor, 0.0))} / {fmt(theirs.get(actor, 0.0))}"
+                    for ours, theirs in zip(idle_rates, base_rates, strict=True)
+                ),
+            ]
+            for actor in actors
+        ],
+    )
+
+
+def actor_rates(window: dict[str, Any]) -> dict[str, float]:
+    """A window's writes per second by actor (empty when not measured)."""
+    return dict(window.get("by_actor_writes_per_second") or {})
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -411,8 +542,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--renew-interval",
         type=float,
-        default=0.0,
-        help="during the idle window, every holder renews its Lease this often (client-go: RP, 2 s); 0: off",
+        default=None,
+        help="during the idle window, every holder renews its Lease this often (client-go: RP, 2 s); "
+        "0: off (default: 2 on a real cluster, 0 on the emulator)",
     )
     parser.add_argument("--lag-changes", type=int, default=200, help="holder changes (default %(default)s)")
     parser.add_argument("--lag-rate", type=float, default=20.0, help="holder changes per second")
@@ -429,6 +561,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--audit-log", type=Path, help="the real API server's JSON audit log, for request counts"
     )
     parser.add_argument(
+        "--real",
+        action="store_true",
+        help="start the test control plane (tests/controlplane, needs Go) with an audit log and enough "
+        "KWOK nodes, and measure there",
+    )
+    parser.add_argument(
+        "--kwok",
+        action="store_true",
+        help="with --kubeconfig: start KWOK with enough simulated nodes for the pods (a cluster with none)",
+    )
+    parser.add_argument(
+        "--no-baseline",
+        dest="baseline",
+        action="store_false",
+        help="on a real cluster, skip the blog's hand-written setup measured next to the operator",
+    )
+    parser.add_argument(
+        "--sharding-gate",
+        action="store_true",
+        help="with --real: start the API server with --feature-gates=ShardedListAndWatch=true",
+    )
+    parser.add_argument(
+        "--shared-machine",
+        action="store_true",
+        help="record that other work shared the machine's CPUs during the run",
+    )
+    parser.add_argument(
         "--operator-env",
         type=lambda text: tuple(text.split("=", 1)),
         action="append",
@@ -441,6 +600,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, help="JSON output (default bench/results/scale-<stamp>.json)")
     options = parser.parse_args(argv)
+    if options.real and options.kubeconfig:
+        parser.error("--real starts its own control plane: leave out --kubeconfig")
+    if options.kwok and not options.kubeconfig:
+        parser.error("--kwok adds nodes to the cluster of --kubeconfig")
+    if options.renew_interval is None:
+        # A real cluster's steady write rate is the point of the idle window there: electors renew as
+        # client-go's do (RP 2 s). On the emulator the window stays quiet unless asked.
+        options.renew_interval = 2.0 if (options.real or options.kubeconfig) else 0.0
     if options.quick:
         options.settle = min(options.settle, 1.0)
         options.timeout = min(options.timeout, 60.0)
@@ -449,25 +616,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return options
 
 
+async def baseline_one(count: int, options: argparse.Namespace, workdir: Path, audit: AuditLog) -> Any:
+    """The blog's setup for ``count`` electors in a fresh namespace of the same cluster (no operator)."""
+    with open_cluster(workdir, kubeconfig=options.kubeconfig) as cluster:
+        result = await run_baseline(
+            cluster,
+            audit,
+            count,
+            image=REAL_CLUSTER_IMAGE,
+            tolerations=[KWOK_TOLERATION],
+            limit_seconds=options.timeout,
+            idle_seconds=options.idle_seconds,
+            renew_interval=options.renew_interval,
+            settle=options.settle,
+        )
+    result["namespace_deleted_seconds"] = await wait_namespace_gone(cluster, cluster.namespace)
+    return result
+
+
 async def main_async(options: argparse.Namespace) -> dict[str, Any]:
     runs = []
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    with tempfile.TemporaryDirectory(prefix="lgbench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lgbench-") as tmp, contextlib.ExitStack() as stack:
         workdir = options.workdir or Path(tmp)
+        nodes = nodes_for(max(options.groups))
+        if options.real:
+            gates = ["--feature-gates=ShardedListAndWatch=true"] if options.sharding_gate else []
+            plane = stack.enter_context(real_control_plane(workdir, nodes, gates))
+            options.kubeconfig, options.audit_log = plane.kubeconfig, plane.audit_log
+            print(f"Control plane {plane.server}, {nodes} KWOK nodes", file=sys.stderr, flush=True)
+        elif options.kwok:
+            stack.enter_context(kwok_nodes(options.kubeconfig, workdir / "kwok", nodes))
+        audit = AuditLog(options.audit_log) if options.kubeconfig and options.audit_log else None
+        version = await kubernetes_version(options.kubeconfig) if options.kubeconfig else None
         for count in options.groups:
             print(
                 f"--- {count} groups (operator log: {workdir}/operator-{count}.log)",
                 file=sys.stderr,
                 flush=True,
             )
-            run = await run_one(count, options, workdir)
+            run = await run_one(count, options, workdir, audit)
             run["targets"] = targets(run)
+            if options.kubeconfig is not None:
+                probe = BenchCluster("real", options.kubeconfig, options.kubeconfig, run["namespace"])
+                run["namespace_deleted_seconds"] = await wait_namespace_gone(probe, run["namespace"])
+            if audit is not None and options.baseline:
+                print(f"--- {count} groups, the blog's YAML (no operator)", file=sys.stderr, flush=True)
+                run["baseline"] = await baseline_one(count, options, workdir, audit)
             runs.append(run)
     return {
         "bench": "scale",
-        "schema": 1,
+        "schema": 2,
         "started_at": started,
-        "environment": environment(),
+        "environment": {
+            **environment(),
+            "machine_shared": options.shared_machine,
+            "kubernetes": version,
+        },
         "options": {
             key: str(value) if isinstance(value, Path) else value for key, value in vars(options).items()
         },
