@@ -79,6 +79,7 @@ class AuditEntry:
     resource: str
     subresource: str | None
     time: float  # requestReceivedTimestamp, time.time() seconds
+    namespace: str = ""  # of the object; "" for cluster-scoped ones and cluster-wide lists and watches
 
     @property
     def is_write(self) -> bool:
@@ -127,6 +128,7 @@ def parse_entry(line: str) -> AuditEntry | None:
         str(ref.get("resource", "")),
         ref.get("subresource"),
         moment,
+        str(ref.get("namespace") or ""),
     )
 
 
@@ -205,8 +207,15 @@ class AuditedCluster(BenchCluster):
         return wrapped
 
     def operator_requests(self, since: float, until: float | None = None) -> list[Request] | None:
-        """The operator's requests in ``[since, until)``."""
-        return [entry.request() for entry in self.audit.entries(since, until) if entry.actor == "operator"]
+        """The operator's requests in ``[since, until)`` in this namespace or cluster-wide.
+
+        Other namespaces are left out: on a shared server (the test suite's) other operators run too.
+        """
+        return [
+            entry.request()
+            for entry in self.audit.entries(since, until)
+            if entry.actor == "operator" and entry.namespace in ("", self.namespace)
+        ]
 
 
 def nodes_for(groups: int, replicas: int = 3) -> int:
