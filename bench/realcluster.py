@@ -133,33 +133,49 @@ def parse_entry(line: str) -> AuditEntry | None:
 
 
 class AuditLog:
-    """The API server's JSON audit log, read from remembered offsets."""
+    """The API server's JSON audit log, read from remembered offsets, across rotations.
+
+    kube-apiserver rotates its log (every 100 MB unless ``--audit-log-maxsize`` says otherwise) by renaming
+    it to ``<stem>-<time><suffix>`` in the same folder; a mark remembers the file by its inode, so a read
+    that began before a rotation continues in the renamed file and then in the new one.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._marks: list[tuple[float, int]] = [(0.0, 0)]
+        self._marks: list[tuple[float, int, int]] = [(0.0, self._inode(), 0)]
+
+    def _inode(self) -> int:
+        return self.path.stat().st_ino if self.path.exists() else 0
 
     def mark(self) -> float:
         """Now (``time.time()``), remembering how much of the log was written by then."""
         # The log is written when a request completes ("blocking" mode): every line before this offset is
         # a request received before now, so a read from here misses nothing received later.
-        size = self.path.stat().st_size if self.path.exists() else 0
+        stat = self.path.stat() if self.path.exists() else None
         now = time.time()
-        self._marks.append((now, size))
+        self._marks.append((now, stat.st_ino if stat else 0, stat.st_size if stat else 0))
         return now
+
+    def _files_from(self, inode: int) -> list[Path]:
+        """The file with ``inode`` (the live one or a rotated one) and every later one, oldest first."""
+        rotated = sorted(self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}"))
+        files = [*rotated, self.path]
+        inodes = [path.stat().st_ino for path in files]
+        return files[inodes.index(inode) :] if inode in inodes else [self.path]
 
     def entries(self, since: float, until: float | None = None) -> list[AuditEntry]:
         """The completed requests received in ``[since, until)``."""
         until = until if until is not None else time.time() + 1
-        index = bisect.bisect_right([moment for moment, _ in self._marks], since) - 1
-        offset = self._marks[max(0, index)][1]
+        index = bisect.bisect_right([moment for moment, _, _ in self._marks], since) - 1
+        _, inode, offset = self._marks[max(0, index)]
         found = []
-        with self.path.open(encoding="utf-8", errors="replace") as stream:
-            stream.seek(offset)
-            for line in stream:
-                entry = parse_entry(line)
-                if entry is not None and since <= entry.time < until:
-                    found.append(entry)
+        for number, path in enumerate(self._files_from(inode)):
+            with path.open(encoding="utf-8", errors="replace") as stream:
+                stream.seek(offset if number == 0 else 0)
+                for line in stream:
+                    entry = parse_entry(line)
+                    if entry is not None and since <= entry.time < until:
+                        found.append(entry)
         return found
 
 

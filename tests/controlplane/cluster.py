@@ -261,6 +261,9 @@ def _start_apiserver(plane: ControlPlane, extra: list[str]) -> None:
             f"--audit-log-path={plane.audit_log}",
             "--audit-log-format=json",
             "--audit-log-mode=blocking",
+            # Never rotate: 0 means lumberjack's default, a rotation every 100 MB (a 1,000-group benchmark
+            # writes that in minutes, and readers following the file by offset would lose their place).
+            "--audit-log-maxsize=1000000",
         ]
     _spawn(plane, "kube-apiserver", [*args, *extra])
     context = _admin_context(plane)
