@@ -3,6 +3,8 @@
 By default replicas coordinate through Kopf peering (the cluster-wide ``ClusterKopfPeering``
 ``leadergroup-operator``, or a ``KopfPeering`` of that name in each namespace given with ``--namespace``):
 one replica works, the others stand by. ``--standalone`` runs without peering (one replica only).
+``--shard INDEX/COUNT`` makes this replica (and its standbys) serve one shard of the namespaces, so that
+several shards work at once (:mod:`leadergroup.cli.sharding`).
 
 ``kopf run -m leadergroup.handlers`` works too, with Kopf's own peering defaults (lifetime 60 s, one
 priority for every replica unless given) — fine for a single replica, not for the HA Deployment.
