@@ -104,7 +104,14 @@ def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBacke
 
     # Three simulated nodes (KWOK), tainted: only pods that tolerate them are scheduled (test_nodes.py).
     # The audit log (Lease writes with their bodies) explains a failed election test after the fact.
-    with control_plane(tmp_path_factory.mktemp("controlplane"), nodes=3, audit=True) as plane:
+    # Sharded list and watch (alpha, off by default) for the scale-out test (test_sharding.py); it changes
+    # nothing for a client that sends no shardSelector.
+    with control_plane(
+        tmp_path_factory.mktemp("controlplane"),
+        nodes=3,
+        audit=True,
+        apiserver_args=["--feature-gates=ShardedListAndWatch=true"],
+    ) as plane:
         backend = RealBackend(plane.kubeconfig, str(plane.kubectl), plane)
         backend.install_crds()
         yield backend

@@ -166,3 +166,59 @@ def test_failover_real_bench_runs_every_pod_failure_once(real_backend: RealBacke
     lease_duration = report["timing"]["leaseDuration"]
     assert lost_after >= lease_duration - report["timing"]["retryPeriod"], "only the Lease's expiry frees it"
     assert "| rolling-update" in completed.stdout, "the table is printed"
+
+
+@pytest.mark.timeout(240)
+def test_scale_bench_real_quick_run(real_backend: RealBackend, tmp_path: Path) -> None:
+    """On the real control plane, from its audit log: every actor counted, the blog's YAML alongside."""
+    plane = real_backend.plane
+    if plane is None or plane.audit_log is None or plane.kwok_bin_dir is None:
+        pytest.skip("needs our control plane with its audit log and KWOK nodes")
+    output = tmp_path / "scale-real.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "scale.py"),
+            "--kubeconfig",
+            str(real_backend.kubeconfig),
+            "--audit-log",
+            str(plane.audit_log),
+            "--groups",
+            "3",
+            "--idle-seconds",
+            "4",
+            "--lag-changes",
+            "3",
+            "--lag-rate",
+            "3",
+            "--quick",
+            "--output",
+            str(output),
+            "--workdir",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=230,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "blog YAML" in completed.stdout
+    (run,) = json.loads(output.read_text())["runs"]
+    assert run["backend"] == "real" and not run["convergence"]["timed_out"]
+    by_verb = run["requests"]["by_verb"]
+    for kind in ("serviceaccounts", "roles", "rolebindings", "leases", "deployments"):
+        assert by_verb[f"create {kind}"] == 3, by_verb
+    actors = run["cluster_bring_up"]["by_actor"]
+    # The whole server's operators (other tests' too, on a shared server) wrote at least this one's writes.
+    assert actors["operator"]["writes"] >= run["requests"]["writes"]
+    assert actors["controller-manager"]["writes"] > 0, "the ReplicaSets and pods of the groups"
+    assert run["idle"]["writes"] == 0
+    assert run["idle"]["cluster"]["by_actor"]["bench"]["writes"] > 0, "the electors renewed"
+    baseline = run["baseline"]
+    assert not baseline["convergence"]["timed_out"]
+    blog_writes = baseline["bring_up"]["by_actor"]["bench"]["write_by_verb"]
+    # The user's four objects per group, and the Lease each group's first elector created.
+    for kind in ("serviceaccounts", "roles", "rolebindings", "deployments", "leases"):
+        assert blog_writes[f"create {kind}"] == 3, blog_writes
+    assert "operator" not in baseline["bring_up"]["by_actor"]

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 from tests.controlplane.build import CONTROL_PLANE, KWOK, ensure_built
-from tests.controlplane.nodes import KWOK_ANNOTATION, KWOK_OWN_STATUS, kwok_config, kwok_node
+from tests.controlplane.nodes import add_kwok_nodes, kwok_arguments
 from tests.controlplane.pki import ClientCertificate, Pki, make_pki
 
 from leadergroup.procutil import free_port, parent_death_signal
@@ -57,6 +57,9 @@ class ControlPlane:
     api_port: int
     etcd_port: int
     audit_log: Path | None = None
+    # Lease writes logged with their bodies: an election's history, at a few kB per renewal. A benchmark
+    # with thousands of renewing Leases logs metadata only, so the log does not outgrow what it measures.
+    audit_lease_bodies: bool = True
     kwok_bin_dir: Path | None = None
     children: list[_Child] = field(default_factory=list)
 
@@ -238,11 +241,17 @@ def _start_apiserver(plane: ControlPlane, extra: list[str]) -> None:
                     # Lease writes with their bodies (who wrote which holder: the election's own history),
                     # everything else by metadata only.
                     "rules": [
-                        {
-                            "level": "RequestResponse",
-                            "verbs": ["create", "update", "patch"],
-                            "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
-                        },
+                        *(
+                            [
+                                {
+                                    "level": "RequestResponse",
+                                    "verbs": ["create", "update", "patch"],
+                                    "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
+                                }
+                            ]
+                            if plane.audit_lease_bodies
+                            else []
+                        ),
                         {"level": "Metadata"},
                     ],
                 }
@@ -253,6 +262,9 @@ def _start_apiserver(plane: ControlPlane, extra: list[str]) -> None:
             f"--audit-log-path={plane.audit_log}",
             "--audit-log-format=json",
             "--audit-log-mode=blocking",
+            # Never rotate: 0 means lumberjack's default, a rotation every 100 MB (a 1,000-group benchmark
+            # writes that in minutes, and readers following the file by offset would lose their place).
+            "--audit-log-maxsize=1000000",
         ]
     _spawn(plane, "kube-apiserver", [*args, *extra])
     context = _admin_context(plane)
@@ -318,31 +330,8 @@ def _wait_for_default_service_account(plane: ControlPlane, timeout: float = 60) 
 
 
 def _start_kwok(plane: ControlPlane, nodes: int) -> None:
-    _spawn(
-        plane,
-        "kwok",
-        [
-            f"--config={kwok_config(plane.workdir / 'kwok.yaml')}",
-            f"--kubeconfig={plane.kubeconfig}",
-            "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
-            "--disregard-status-with-annotation-selector="
-            + ",".join(f"{key}={value}" for key, value in KWOK_OWN_STATUS.items()),
-            f"--server-address=127.0.0.1:{free_port()}",
-            "--node-lease-duration-seconds=40",
-        ],
-        bin_dir=plane.kwok_bin_dir,
-    )
-    manifest = plane.workdir / "kwok-nodes.yaml"
-    manifest.write_text(yaml.safe_dump_all([kwok_node(f"kwok-node-{index}") for index in range(nodes)]))
-    kubectl = [str(plane.kubectl), "--kubeconfig", str(plane.kubeconfig)]
-    subprocess.run([*kubectl, "apply", "-f", str(manifest)], check=True, capture_output=True, timeout=60)
-    subprocess.run(
-        [*kubectl, "wait", "--for=condition=Ready", "node", "--all", "--timeout=60s"],
-        check=True,
-        capture_output=True,
-        timeout=90,
-    )
+    _spawn(plane, "kwok", kwok_arguments(plane.workdir, plane.kubeconfig), bin_dir=plane.kwok_bin_dir)
+    add_kwok_nodes(plane.kubectl, plane.kubeconfig, plane.workdir, nodes)
 
 
 @contextlib.contextmanager
@@ -352,11 +341,13 @@ def control_plane(
     audit: bool = False,
     nodes: int = 0,
     apiserver_args: list[str] | None = None,
+    audit_lease_bodies: bool = True,
 ) -> Iterator[ControlPlane]:
     """Build (once per machine) and start a control plane; stop it and remove its files on exit.
 
-    ``audit`` turns on the API server's audit log (level Metadata, JSON lines) at ``plane.audit_log``;
-    ``nodes`` starts KWOK with that many simulated nodes.
+    ``audit`` turns on the API server's audit log (level Metadata, JSON lines) at ``plane.audit_log``,
+    with Lease writes at RequestResponse unless ``audit_lease_bodies`` is False; ``nodes`` starts KWOK
+    with that many simulated nodes.
     """
     bin_dir = ensure_built(CONTROL_PLANE)
     kwok_bin_dir = ensure_built(KWOK) if nodes else None
@@ -370,6 +361,7 @@ def control_plane(
         api_port=free_port(),
         etcd_port=free_port(),
         audit_log=root / "audit.log" if audit else None,
+        audit_lease_bodies=audit_lease_bodies,
         kwok_bin_dir=kwok_bin_dir,
     )
     try:

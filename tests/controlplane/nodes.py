@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 from tests.controlplane.build import KWOK, go_toolchain
 
+from leadergroup.procutil import free_port
+
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 # Simulated nodes carry this taint: only pods that ask for them (tests that want running pods) land there.
 KWOK_TOLERATION = {"key": KWOK_ANNOTATION, "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
@@ -60,3 +62,36 @@ def kwok_config(path: Path) -> Path:
                 documents.extend(doc for doc in yaml.safe_load_all(stage.read_text()) if doc)
     path.write_text(yaml.safe_dump_all(documents))
     return path
+
+
+def kwok_arguments(workdir: Path, kubeconfig: Path) -> list[str]:
+    """KWOK's command line: our stages (written into ``workdir``), only the nodes annotated as ours."""
+    return [
+        f"--config={kwok_config(workdir / 'kwok.yaml')}",
+        f"--kubeconfig={kubeconfig}",
+        "--manage-all-nodes=false",
+        f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+        # Pods annotated KWOK_OWN_STATUS keep the status their test (a kubelet stand-in) writes.
+        "--disregard-status-with-annotation-selector="
+        + ",".join(f"{key}={value}" for key, value in KWOK_OWN_STATUS.items()),
+        f"--server-address=127.0.0.1:{free_port()}",
+        "--node-lease-duration-seconds=40",
+    ]
+
+
+def add_kwok_nodes(
+    kubectl: Path | str, kubeconfig: Path, workdir: Path, nodes: int, *, prefix: str = "kwok-node"
+) -> list[str]:
+    """Create ``nodes`` simulated nodes and wait until KWOK reports them Ready; their names."""
+    names = [f"{prefix}-{index}" for index in range(nodes)]
+    manifest = workdir / f"{prefix}s.yaml"
+    manifest.write_text(yaml.safe_dump_all([kwok_node(name) for name in names]))
+    command = [str(kubectl), "--kubeconfig", str(kubeconfig)]
+    subprocess.run([*command, "apply", "-f", str(manifest)], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*command, "wait", "--for=condition=Ready", *(f"node/{name}" for name in names), "--timeout=120s"],
+        check=True,
+        capture_output=True,
+        timeout=150,
+    )
+    return names

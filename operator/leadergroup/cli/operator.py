@@ -3,6 +3,8 @@
 By default replicas coordinate through Kopf peering (the cluster-wide ``ClusterKopfPeering``
 ``leadergroup-operator``, or a ``KopfPeering`` of that name in each namespace given with ``--namespace``):
 one replica works, the others stand by. ``--standalone`` runs without peering (one replica only).
+``--shard INDEX/COUNT`` makes this replica (and its standbys) serve one shard of the namespaces, so that
+several shards work at once (:mod:`leadergroup.cli.sharding`).
 
 ``kopf run -m leadergroup.handlers`` works too, with Kopf's own peering defaults (lifetime 60 s, one
 priority for every replica unless given) — fine for a single replica, not for the HA Deployment.
@@ -23,8 +25,9 @@ from pathlib import Path
 import kopf
 
 from leadergroup import __version__
-from leadergroup.cli import peering
-from leadergroup.kube import KubeClient
+from leadergroup.cli import peering, sharding
+from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube.resources import LEASES
 
 logger = logging.getLogger("leadergroup.cli.operator")
 
@@ -48,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NS",
         help="serve only NS (repeatable, globs); peering then uses a KopfPeering in each NS",
+    )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="INDEX/COUNT",
+        help="serve only the namespaces that hash into shard INDEX of COUNT (server-side sharded watches: "
+        f"Kubernetes >= 1.36 with the {sharding.FEATURE_GATE} feature gate); one Deployment per shard, "
+        "each with its own peering (default name: NAME-shard-INDEX-of-COUNT)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -90,12 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard(text: str) -> sharding.Shard:
+    try:
+        return sharding.Shard.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def peering_name(options: argparse.Namespace) -> str:
+    """The peering object's name: each shard needs its own, or the shards' replicas would pause each other.
+
+    Kopf lets only the highest priority in one peering object work, so the active replicas of two shards
+    sharing one would leave a single shard served.
+    """
+    shard: sharding.Shard | None = options.shard
+    if shard is not None and options.peering == peering.DEFAULT_PEERING_NAME:
+        return f"{options.peering}-shard-{shard.index}-of-{shard.count}"
+    return str(options.peering)
+
+
 def peering_plan(options: argparse.Namespace, identity: str) -> peering.PeeringPlan | None:
     """Where the replicas' keep-alives go, or None when running standalone."""
     if options.standalone:
         return None
     return peering.PeeringPlan(
-        name=options.peering,
+        name=peering_name(options),
         # A glob names no object we can read: its namespaces' peerings are left to Kopf alone.
         namespaces=[ns for ns in options.namespace if not peering.is_glob(ns)],
         identity=identity,
@@ -110,6 +140,8 @@ async def run(options: argparse.Namespace) -> int:
     settings = kopf.OperatorSettings()
     settings.peering.lifetime = options.peering_lifetime
     async with contextlib.AsyncExitStack() as stack:
+        if options.shard is not None and not await _serve_shard(options, settings):
+            return 2
         priority = options.priority
         if plan is not None:
             client = KubeClient.auto(user_agent="leadergroup-operator/peering")
@@ -146,6 +178,23 @@ async def run(options: argparse.Namespace) -> int:
             namespaces=options.namespace,
         )
     return 0
+
+
+async def _serve_shard(options: argparse.Namespace, settings: kopf.OperatorSettings) -> bool:
+    """Filter our watches to this replica's shard, once the API server is known to apply the filter."""
+    from leadergroup.handlers import LEADERGROUPS, WATCHED_CHILDREN
+
+    shard: sharding.Shard = options.shard
+    plain = [ns for ns in options.namespace if not peering.is_glob(ns)]
+    async with KubeClient.auto(user_agent="leadergroup-operator/sharding") as client:
+        try:
+            await sharding.verify_server_filters(client, shard, LEASES, plain[0] if plain else None)
+        except (sharding.ShardingUnsupported, ApiError) as error:
+            logger.error("Cannot serve shard %s: %s", shard, error)
+            return False
+    sharding.apply_to(settings, shard, [LEADERGROUPS, *WATCHED_CHILDREN])
+    logger.info("Serving shard %s: %s", shard, shard.selector())
+    return True
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
