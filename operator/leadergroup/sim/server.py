@@ -226,11 +226,11 @@ class ApiServer:
                         }
                     ],
                 )
-            created_before = self.store.get(rtype.storage_key, namespace, name) is None
+            absent_before = self.store.get(rtype.storage_key, namespace, name) is None
             written = self.registry.patch(
                 rtype, namespace, name, content_type, body, info.subresource, fields
             )
-            status = 201 if created_before and is_apply(content_type) else 200
+            status = 201 if absent_before and is_apply(content_type) else 200  # apply created it
         response = _json(self._render(request, rtype, written), status)
         for warning in fields.warnings:
             # RFC 7234 warn-code 299, agent "-", the text quoted: what client-go prints as "Warning: ...".
