@@ -54,13 +54,23 @@ DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "operator_takeover.json"
 class Replica:
     """One operator replica: a subprocess with its own identity (POD_ID) and, on the emulator, token."""
 
-    def __init__(self, name: str, kubeconfig: Path, namespace: str, peering: str, lifetime: int, log: Path):
+    def __init__(
+        self,
+        name: str,
+        kubeconfig: Path,
+        namespace: str | None,
+        peering: str,
+        lifetime: int,
+        log: Path,
+        extra: tuple[str, ...] = (),
+    ):
         self.name = name
         self.kubeconfig = kubeconfig
-        self.namespace = namespace
+        self.namespace = namespace  # None: every namespace
         self.peering = peering
         self.lifetime = lifetime
         self.log = log
+        self.extra = extra  # more operator arguments (--shard=...)
         self.generation = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -71,14 +81,12 @@ class Replica:
     def start(self, timeout: float = 60.0) -> None:
         self.generation += 1
         port = free_port()
-        peering = ["--peering", self.peering, "--peering-lifetime", str(self.lifetime)]
-        command = operator_command(
-            self.kubeconfig, namespace=self.namespace, liveness_port=port, extra=peering
-        )
+        extra = ["--peering", self.peering, "--peering-lifetime", str(self.lifetime), *self.extra]
+        command = operator_command(self.kubeconfig, namespace=self.namespace, liveness_port=port, extra=extra)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "POD_ID": self.identity}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        wait_until_alive(self.process, port, timeout, lambda: f"{self.name}: see {self.log}")
+        wait_until_alive(self.process, port, timeout, lambda: self.log.read_text(errors="replace")[-3000:])
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

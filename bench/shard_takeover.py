@@ -21,10 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,61 +33,38 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*`, `tests.*` when run as a script
 
 from bench.common import environment, print_table, summary, write_results
+from bench.operator_takeover import Replica
 
 from leadergroup.cli.peering import CLUSTER_PEERINGS, DEFAULT_LIFETIME, parse_peers
 from leadergroup.cli.sharding import shard_of
 from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS, NAMESPACES
-from leadergroup.procutil import free_port, operator_command, wait_until_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "shard_takeover.json"
 SHARDS = 2
 
 
-class ShardReplica:
-    """One operator replica of one shard: a subprocess with its own identity (POD_ID)."""
+def replica(name: str, shard: int, peering: str, kubeconfig: Path, lifetime: int, log: Path) -> Replica:
+    """One operator replica of one shard, serving every namespace that hashes into it."""
+    return Replica(name, kubeconfig, None, peering, lifetime, log, extra=(f"--shard={shard}/{SHARDS}",))
 
-    def __init__(self, name: str, shard: int, peering: str, kubeconfig: Path, lifetime: int, log: Path):
-        self.name, self.shard, self.peering = name, shard, peering
-        self.kubeconfig, self.lifetime, self.log = kubeconfig, lifetime, log
-        self.generation = 0
-        self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def identity(self) -> str:
-        """Its peering identity (a new one per start, as a new pod would have)."""
-        return f"{self.name}-{self.generation}"
+def shard_of_replica(replica: Replica) -> int:
+    """Which shard a replica serves (from its ``--shard`` argument)."""
+    (argument,) = (a for a in replica.extra if a.startswith("--shard="))
+    return int(argument.removeprefix("--shard=").split("/")[0])
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Start it and wait until Kopf answers its liveness probe."""
-        self.generation += 1
-        port = free_port()
-        extra = [
-            f"--shard={self.shard}/{SHARDS}",
-            f"--peering={self.peering}",
-            f"--peering-lifetime={self.lifetime}",
-        ]
-        command = operator_command(self.kubeconfig, namespace=None, liveness_port=port, extra=extra)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "POD_ID": self.identity}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        wait_until_alive(self.process, port, timeout, lambda: self.log.read_text(errors="replace")[-3000:])
 
-    def kill(self) -> None:
-        """SIGKILL: a crash, no chance to hand over."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it hangs."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def one_namespace_per_shard(prefix: str, count: int) -> list[str]:
+    """Namespaces ``<prefix>-<n>``, the first found for each of ``count`` shards, in shard order."""
+    found: dict[int, str] = {}
+    candidate = 0
+    while len(found) < count:
+        name = f"{prefix}-{candidate}"
+        found.setdefault(shard_of(name, count), name)
+        candidate += 1
+    return [found[index] for index in range(count)]
 
 
 def group(name: str, namespace: str) -> dict[str, Any]:
@@ -124,10 +98,10 @@ async def until(predicate: Any, seconds: float, what: str) -> Any:
 
 
 async def one_round(
-    client: KubeClient, replicas: list[ShardReplica], namespaces: list[str], index: int
+    client: KubeClient, replicas: list[Replica], namespaces: list[str], index: int
 ) -> dict[str, Any]:
     """Kill shard 0's active replica; time a new group's Deployment in each shard."""
-    shard0 = [r for r in replicas if r.shard == 0]
+    shard0 = [r for r in replicas if shard_of_replica(r) == 0]
     peering = shard0[0].peering
 
     async def both_live() -> dict[str, int] | None:
@@ -160,15 +134,9 @@ async def one_round(
 async def run(kubeconfig: Path, rounds: int, lifetime: int, workdir: Path) -> list[dict[str, Any]]:
     """Four replicas, one namespace per shard, ``rounds`` rounds."""
     run_id = secrets.token_hex(3)
-    namespaces: dict[int, str] = {}
-    candidate = 0
-    while len(namespaces) < SHARDS:
-        name = f"lgbench-{run_id}-{candidate}"
-        namespaces.setdefault(shard_of(name, SHARDS), name)
-        candidate += 1
-    ordered = [namespaces[index] for index in range(SHARDS)]
+    ordered = one_namespace_per_shard(f"lgbench-{run_id}", SHARDS)
     replicas = [
-        ShardReplica(
+        replica(
             f"shard{shard}-{letter}",
             shard,
             f"lgbench-{run_id}-shard-{shard}",

@@ -11,37 +11,17 @@ from __future__ import annotations
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from bench.shard_takeover import group, one_namespace_per_shard
 from tests.support.cluster import Cluster
 from tests.support.eventually import eventually
 from tests.support.operator_process import OperatorProcess
 
-from leadergroup.cli.sharding import Shard, ShardingUnsupported, shard_of, verify_server_filters
+from leadergroup.cli.sharding import Shard, ShardingUnsupported, verify_server_filters
 from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS, LEASES, NAMESPACES
 from leadergroup.procutil import free_port, operator_command
-
-
-def group(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "leadergroup.dev/v1alpha1",
-        "kind": "LeaderGroup",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
-    }
-
-
-def one_namespace_per_shard(prefix: str, count: int) -> list[str]:
-    """Namespaces ``<prefix>-<n>``, the first found for each of ``count`` shards, in shard order."""
-    found: dict[int, str] = {}
-    candidate = 0
-    while len(found) < count:
-        name = f"{prefix}-{candidate}"
-        found.setdefault(shard_of(name, count), name)
-        candidate += 1
-    return [found[index] for index in range(count)]
 
 
 async def server_filters(client: KubeClient) -> bool:
