@@ -80,6 +80,11 @@ class Candidate:
         self.process.wait()
 
 
+def batch_name(kind: str, failure: str) -> str:
+    """The name stem of one batch's objects (``ours-lg-crash``, ``cg-eviction``): DNS-safe, short."""
+    return f"{kind.replace('+', '-').replace('client-go', 'cg')}-{failure}"
+
+
 def timing_flags(timing: tuple[int, int, int]) -> list[str]:
     lease, renew, retry = timing
     return [f"-lease-duration={lease}s", f"-renew-deadline={renew}s", f"-retry-period={retry}s"]

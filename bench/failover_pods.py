@@ -31,6 +31,7 @@ from typing import Any
 from bench.common import BenchCluster, micro_now
 from bench.failover_candidates import (
     Candidate,
+    batch_name,
     leaderless_seconds,
     start_candidate,
     starts_after,
@@ -215,7 +216,7 @@ async def one_pod_batch(
     """``rounds`` concurrent rounds of one kind and one failure on KWOK's nodes; one result per round."""
     namespace = cluster.namespace
     lease, _, retry = timing
-    batch = f"{kind.replace('+', '-').replace('client-go', 'cg')}-{failure}"
+    batch = batch_name(kind, failure)
     replicas = 3 if failure == "rolling-update" else 2
     batch_rounds = [PodRound(f"{batch}-{i}", replicas) for i in range(rounds)]
     resource = DEPLOYMENTS if kind == "client-go" else LEADERGROUPS

@@ -51,7 +51,7 @@ from bench.common import (
     print_table,
     write_results,
 )
-from bench.failover_candidates import KINDS, Candidate, start_candidate, until
+from bench.failover_candidates import KINDS, Candidate, batch_name, start_candidate, until
 from bench.failover_pods import CONTAINER_START_SECONDS, POD_FAILURES, one_pod_batch
 
 from bench import holder_deleted
@@ -116,7 +116,7 @@ async def one_batch(
 ) -> list[dict[str, Any]]:
     """``rounds`` concurrent rounds of one kind and one failure; one result per round."""
     namespace = cluster.namespace
-    prefix = f"{kind.replace('+', '-').replace('client-go', 'cg')}-{failure}"
+    prefix = batch_name(kind, failure)
     batch = [await prepare(kind, client, cluster, f"{prefix}-{i}", timing) for i in range(rounds)]
     for round_ in batch:
         round_.candidates.append(

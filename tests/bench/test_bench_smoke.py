@@ -16,28 +16,33 @@ from tests.support.cluster import RealBackend
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(90)
-def test_scale_bench_quick_run(tmp_path: Path) -> None:
-    output = tmp_path / "scale.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "bench" / "scale.py"),
-            "--groups",
-            "5",
-            "--idle-seconds",
-            "2",
-            "--lag-changes",
-            "5",
-            "--quick",
-            "--output",
-            str(output),
-            "--workdir",
-            str(tmp_path),
-        ],
+def run_bench(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python bench/<script> ARGS`` from the repository root, its output captured."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / script), *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.timeout(90)
+def test_scale_bench_quick_run(tmp_path: Path) -> None:
+    output = tmp_path / "scale.json"
+    completed = run_bench(
+        "scale.py",
+        "--groups",
+        "5",
+        "--idle-seconds",
+        "2",
+        "--lag-changes",
+        "5",
+        "--quick",
+        "--output",
+        str(output),
+        "--workdir",
+        str(tmp_path),
         timeout=80,
     )
     operator_log = (tmp_path / "operator-5.log").read_text() if (tmp_path / "operator-5.log").exists() else ""
@@ -87,27 +92,21 @@ def test_scale_bench_quick_run(tmp_path: Path) -> None:
 @pytest.mark.timeout(120)
 def test_failover_real_bench_quick_run(real_backend: RealBackend, tmp_path: Path) -> None:
     output = tmp_path / "failover-real.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "bench" / "failover_real.py"),
-            "--kubeconfig",
-            str(real_backend.kubeconfig),
-            "--timings",
-            "3/2/1",
-            "--rounds",
-            "2",
-            "--kinds",
-            "client-go",
-            "ours+lg",
-            "--failures",
-            "crash",
-            "--output",
-            str(output),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
+    completed = run_bench(
+        "failover_real.py",
+        "--kubeconfig",
+        str(real_backend.kubeconfig),
+        "--timings",
+        "3/2/1",
+        "--rounds",
+        "2",
+        "--kinds",
+        "client-go",
+        "ours+lg",
+        "--failures",
+        "crash",
+        "--output",
+        str(output),
         timeout=110,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -129,27 +128,21 @@ def test_failover_real_bench_runs_every_pod_failure_once(real_backend: RealBacke
     if real_backend.plane is None or real_backend.plane.kwok_bin_dir is None:
         pytest.skip("the real backend is a cluster of the user's own, without our KWOK nodes")
     output = tmp_path / "failover-real.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "bench" / "failover_real.py"),
-            "--kubeconfig",
-            str(real_backend.kubeconfig),
-            "--quick",
-            "--kinds",
-            "ours+lg",
-            "--failures",
-            "eviction",
-            "rolling-update",
-            "node-lost",
-            "--output",
-            str(output),
-            "--workdir",
-            str(tmp_path / "work"),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
+    completed = run_bench(
+        "failover_real.py",
+        "--kubeconfig",
+        str(real_backend.kubeconfig),
+        "--quick",
+        "--kinds",
+        "ours+lg",
+        "--failures",
+        "eviction",
+        "rolling-update",
+        "node-lost",
+        "--output",
+        str(output),
+        "--workdir",
+        str(tmp_path / "work"),
         timeout=280,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -175,31 +168,25 @@ def test_scale_bench_real_quick_run(real_backend: RealBackend, tmp_path: Path) -
     if plane is None or plane.audit_log is None or plane.kwok_bin_dir is None:
         pytest.skip("needs our control plane with its audit log and KWOK nodes")
     output = tmp_path / "scale-real.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "bench" / "scale.py"),
-            "--kubeconfig",
-            str(real_backend.kubeconfig),
-            "--audit-log",
-            str(plane.audit_log),
-            "--groups",
-            "3",
-            "--idle-seconds",
-            "4",
-            "--lag-changes",
-            "3",
-            "--lag-rate",
-            "3",
-            "--quick",
-            "--output",
-            str(output),
-            "--workdir",
-            str(tmp_path),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
+    completed = run_bench(
+        "scale.py",
+        "--kubeconfig",
+        str(real_backend.kubeconfig),
+        "--audit-log",
+        str(plane.audit_log),
+        "--groups",
+        "3",
+        "--idle-seconds",
+        "4",
+        "--lag-changes",
+        "3",
+        "--lag-rate",
+        "3",
+        "--quick",
+        "--output",
+        str(output),
+        "--workdir",
+        str(tmp_path),
         timeout=230,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr

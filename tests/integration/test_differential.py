@@ -30,6 +30,7 @@ from tests.support.cluster import CRD_DIR, RealBackend
 from tests.support.raw_http import Answer, RawClient
 
 from leadergroup.sim import Emulator
+from leadergroup.sim.objects import get_path
 
 DOCS = REPO / "docs" / "testing.md"
 _GAP_ROW = re.compile(r"^\|\s*`([a-z0-9-]+)`\s*\|\s*(.+?)\s*\|")
@@ -71,16 +72,6 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulato
         assert not emu.api.internal_errors, emu.api.internal_errors
 
 
-def _get(value: Any, path: str) -> Any:
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        if part.startswith("["):
-            index = int(part[1:-1])
-            value = value[index] if isinstance(value, list) and index < len(value) else None
-        else:
-            value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
 def outcome(answer: Answer, compare: tuple[str, ...]) -> dict[str, Any]:
     """What of an answer the case compares."""
     body = answer.body
@@ -112,9 +103,9 @@ def outcome(answer: Answer, compare: tuple[str, ...]) -> dict[str, Any]:
                 if event["type"] != "BOOKMARK"
             ]
         elif key.startswith("body:"):
-            result[key] = _get(body, key[len("body:") :])
+            result[key] = get_path(body, key[len("body:") :])
         elif key.startswith("has:"):
-            result[key] = _get(body, key[len("has:") :]) is not None
+            result[key] = get_path(body, key[len("has:") :]) is not None
         else:
             raise AssertionError(f"unknown comparison {key!r}")
     return result

@@ -10,6 +10,8 @@ refuses or a broken kustomization fails here.
 from __future__ import annotations
 
 import copy
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,18 +47,74 @@ def shipped_operator_args(rendered: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-@pytest.fixture
-def installed(cluster: Cluster) -> Iterator[list[dict[str, Any]]]:
-    """``kubectl apply -k manifests/``; afterwards everything but the CRDs (the session shares them) goes."""
-    applied = cluster.kubectl("apply", "-k", str(MANIFESTS), check=False, timeout=120)
-    assert applied.returncode == 0, f"kubectl apply -k manifests/ failed:\n{applied.stderr}"
-    rendered = list(yaml.safe_load_all(cluster.kubectl("kustomize", str(MANIFESTS)).stdout))
-    yield rendered
+def uninstall(cluster: Cluster, rendered: list[dict[str, Any]]) -> None:
+    """Everything an install made but the CRDs (the session shares them); waits for the namespace to go,
+    so that the next install in this session does not meet it terminating."""
     for obj in rendered:
         if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
             cluster.kubectl("delete", obj["kind"].lower(), obj["metadata"]["name"], "--ignore-not-found")
     cluster.kubectl("delete", "clusterkopfpeering", OPERATOR_ACCOUNT, "--ignore-not-found", check=False)
-    cluster.kubectl("delete", "namespace", INSTALL_NAMESPACE, "--wait=false", "--ignore-not-found")
+    cluster.kubectl(
+        "delete", "namespace", INSTALL_NAMESPACE, "--ignore-not-found", "--timeout=120s", timeout=150
+    )
+
+
+@pytest.fixture
+def installed(cluster: Cluster) -> Iterator[list[dict[str, Any]]]:
+    """``kubectl apply -k manifests/``; afterwards everything but the CRDs goes."""
+    applied = cluster.kubectl("apply", "-k", str(MANIFESTS), check=False, timeout=120)
+    assert applied.returncode == 0, f"kubectl apply -k manifests/ failed:\n{applied.stderr}"
+    rendered = list(yaml.safe_load_all(cluster.kubectl("kustomize", str(MANIFESTS)).stdout))
+    yield rendered
+    uninstall(cluster, rendered)
+
+
+def test_the_two_shards_component_installs_with_kubectl_apply_k(cluster: Cluster, tmp_path: Path) -> None:
+    """A user's kustomization of the install plus manifests/components/two-shards, applied for real."""
+    kustomization = {
+        "resources": [os.path.relpath(MANIFESTS, tmp_path)],
+        "components": [os.path.relpath(MANIFESTS / "components" / "two-shards", tmp_path)],
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    rendered = list(yaml.safe_load_all(cluster.kubectl("kustomize", str(tmp_path)).stdout))
+    try:
+        applied = cluster.kubectl("apply", "-k", str(tmp_path), check=False, timeout=120)
+        assert applied.returncode == 0, (
+            f"kubectl apply -k of the two-shards component failed:\n{applied.stderr}"
+        )
+        listed = json.loads(
+            cluster.kubectl("get", "deployments", "-n", INSTALL_NAMESPACE, "-o", "json").stdout
+        )
+        shards = {
+            item["metadata"]["name"]: [
+                arg
+                for arg in item["spec"]["template"]["spec"]["containers"][0]["args"]
+                if arg.startswith("--shard")
+            ]
+            for item in listed["items"]
+        }
+        assert shards == {
+            "leadergroup-operator-shard-0": ["--shard=0/2"],
+            "leadergroup-operator-shard-1": ["--shard=1/2"],
+        }
+        account = f"system:serviceaccount:{INSTALL_NAMESPACE}:{OPERATOR_ACCOUNT}"
+        for peering, answer in (
+            ("leadergroup-operator-shard-0-of-2", "yes"),
+            ("leadergroup-operator-shard-1-of-2", "yes"),
+            ("someone-elses-peering", "no"),
+        ):
+            can = cluster.kubectl(
+                "auth",
+                "can-i",
+                "patch",
+                f"clusterkopfpeerings.kopf.dev/{peering}",
+                "--as",
+                account,
+                check=False,
+            )
+            assert can.stdout.strip() == answer, (peering, can.stdout, can.stderr)
+    finally:
+        uninstall(cluster, rendered)
 
 
 async def test_install_with_kubectl_apply_k_then_run_as_the_shipped_service_account(
