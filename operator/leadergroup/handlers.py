@@ -7,19 +7,22 @@ reconciled as a whole and its status recomputed from what is observed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
 
 from leadergroup import constants, metrics
+from leadergroup.following import LeaseFollower, LeaseFollowing, with_retries
 from leadergroup.kube import KubeClient
 from leadergroup.kube import config as kube_config
 from leadergroup.reconcile import GroupController, TransientError
 
 LEADERGROUPS = (constants.GROUP, constants.VERSION, constants.PLURAL)
+LEASES = ("coordination.k8s.io", "v1", "leases")
 MANAGED = {constants.LABEL_MANAGED_BY: constants.MANAGER}
 MANAGED_SELECTOR = f"{constants.LABEL_MANAGED_BY}={constants.MANAGER}"
 WATCHED_CHILDREN = (
@@ -32,8 +35,6 @@ WATCHED_CHILDREN = (
     ("rbac.authorization.k8s.io", "v1", "rolebindings"),
     ("policy", "v1", "poddisruptionbudgets"),
 )
-# Retry delays for event handlers, which Kopf does not retry itself.
-EVENT_RETRY_DELAYS = (0.5, 2.0, 5.0)
 # How often a group stalled by the cluster (not by its spec) is looked at again: the user may have removed
 # the object that blocked it. A spec problem waits for the next spec change instead.
 RETRIED_STALLS = ("ChildNotOwned", "ChildRejected")
@@ -49,6 +50,30 @@ class QuietWatchHandlers(logging.Filter):
         """Keep everything but the success lines of the watch handlers."""
         message = record.getMessage()
         return not (message.endswith("succeeded.") and any(f"'{name}'" in message for name in self.QUIET))
+
+
+class GroupsOnlyDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """Kopf's diff-base, built for LeaderGroups only.
+
+    Kopf builds the essence of every event's object (a deep copy of the whole body) for every watched
+    resource, but reads it only for change handlers, and only LeaderGroups have those. For pods and
+    Deployments, large objects with many events each, that copy was a quarter of the operator's CPU during
+    bring-up at 1,000 groups (py-spy, docs/benchmarks.md). Kopf names the kind of listed items too.
+    """
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        """The LeaderGroup's essence; an empty one for any other kind (nothing compares it)."""
+        if body.get("kind") != constants.KIND:
+            return kopf.BodyEssence()
+        return super().build(body=body, extra_fields=extra_fields)
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        """The LeaderGroup's last handled essence; none for any other kind."""
+        if body.get("kind") != constants.KIND:
+            return None
+        return super().fetch(body=body)
 
 
 def controller(memo: kopf.Memo) -> GroupController:
@@ -82,7 +107,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.posting.enabled = False
     # Keep Kopf's bookkeeping in our annotation namespace, out of status (the CRD schema prunes status.kopf).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = GroupsOnlyDiffBase(
         prefix=constants.GROUP, key="last-handled-configuration"
     )
     # Kopf keeps a worker per watched object until it has been idle this long. Groups bring about ten
@@ -100,6 +125,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.networking.request_timeout = 30
     group_controller = GroupController(KubeClient.auto(user_agent=f"{constants.MANAGER}/reconciler"))
     memo["controller"] = group_controller
+    following = memo.get("lease_following")
+    if isinstance(following, LeaseFollowing):
+        # leadergroup-operator: one plain watch, renewals dropped in the event loop (following.py).
+        client = KubeClient.auto(user_agent=f"{constants.MANAGER}/lease-follower")
+        follower = LeaseFollower(group_controller, client, following)
+        memo["lease_follower"] = follower
+        memo["lease_follower_task"] = asyncio.create_task(follower.run(), name="lease follower")
+    else:
+        # `kopf run -m leadergroup.handlers`: no CLI to say which namespaces and shard are ours, so Kopf
+        # watches the Leases (its resource observer reads the handlers once the startup handlers are done).
+        follow_leases_through_kopf()
     metrics_port = os.environ.get("LEADERGROUP_METRICS_PORT")
     if metrics_port:
         metrics.serve(group_controller, int(metrics_port))
@@ -107,9 +143,27 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     logger.info("LeaderGroup operator started")
 
 
+_kopf_follows_leases: list[bool] = []
+
+
+def follow_leases_through_kopf() -> None:
+    """Register :func:`lease_event` with Kopf, once per process (an operator may start twice in tests)."""
+    if not _kopf_follows_leases:
+        kopf.on.event(*LEASES, labels=MANAGED)(lease_event)
+        _kopf_follows_leases.append(True)
+
+
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
     """Close the API client."""
+    task = memo.get("lease_follower_task")
+    if isinstance(task, asyncio.Task):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    follower = memo.get("lease_follower")
+    if isinstance(follower, LeaseFollower):
+        await follower.client.close()
     found = memo.get("controller")
     if isinstance(found, GroupController):
         await found.client.close()
@@ -137,20 +191,6 @@ async def group_event(*, type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) 
     await controller(memo).observe_group(type, body)
 
 
-async def _with_retries(handle: Callable[[], Awaitable[None]], logger: logging.Logger | kopf.Logger) -> None:
-    for delay in (*EVENT_RETRY_DELAYS, None):
-        try:
-            await handle()
-            return
-        except TransientError as error:
-            if delay is None:
-                logger.error("Giving up on this event: %s", error)
-                return
-            logger.warning("Retrying in %.1fs: %s", delay, error)
-            await asyncio.sleep(delay)
-
-
-@kopf.on.event("coordination.k8s.io", "v1", "leases", labels=MANAGED)
 async def lease_event(
     *,
     type: str,
@@ -159,8 +199,8 @@ async def lease_event(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    """Follow the holder of a group's Lease into the group's status."""
-    await _with_retries(lambda: controller(memo).observe_lease(type, body), logger)
+    """Follow the holder of a group's Lease into the group's status (when Kopf watches the Leases)."""
+    await with_retries(lambda: controller(memo).observe_lease(type, body), logger)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
@@ -173,7 +213,7 @@ async def deployment_event(
     **_: Any,
 ) -> None:
     """Report readiness and restore a Deployment edited or deleted by hand."""
-    await _with_retries(lambda: controller(memo).observe_deployment(type, body), logger)
+    await with_retries(lambda: controller(memo).observe_deployment(type, body), logger)
 
 
 @kopf.on.event("", "v1", "serviceaccounts", labels=MANAGED)
@@ -190,7 +230,7 @@ async def child_event(
     **_: Any,
 ) -> None:
     """Restore a child edited or deleted by hand."""
-    await _with_retries(lambda: controller(memo).observe_child(type, body), logger)
+    await with_retries(lambda: controller(memo).observe_child(type, body), logger)
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED)
@@ -203,4 +243,4 @@ async def pod_event(
     **_: Any,
 ) -> None:
     """Label the group's pods leader/follower; release the Lease when the holder's pod is deleted."""
-    await _with_retries(lambda: controller(memo).observe_pod(type, body), logger)
+    await with_retries(lambda: controller(memo).observe_pod(type, body), logger)

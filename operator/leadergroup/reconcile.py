@@ -229,6 +229,31 @@ class GroupController:
             await self._publish(key, state)
             await self._label_pods(state)
 
+    def is_renewal(self, lease: Mapping[str, Any]) -> bool:
+        """Whether a Lease event only renews what the status already reports; if so, keep it and say so.
+
+        Called for every Lease event, hundreds a second: no lock and no await, so nothing can change the
+        state between the comparison and the update. Anything else goes to :meth:`observe_lease`.
+        """
+        key = group_key_of_child(lease)
+        state = self.groups.get(key) if key is not None else None
+        if state is None or state.lease is None:
+            return False
+        if state.known and not is_owned_by(lease, state.uid):
+            return True  # not this group's Lease: observe_lease would ignore it too
+        if LeaseView.of(lease) != state.lease:
+            return False
+        state.lease_body = dict(lease)  # the latest resourceVersion, for a conditional release
+        return True
+
+    def followed_leases(self, namespace: str | None) -> list[Mapping[str, Any]]:
+        """The last seen Lease of each reconciled group (in ``namespace``, or everywhere when None)."""
+        return [
+            state.lease_body
+            for (group_namespace, _), state in self.groups.items()
+            if state.known and state.lease_body and namespace in (None, group_namespace)
+        ]
+
     async def observe_pod(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
         """A pod of a group changed: give it its role; if the holder's pod is gone, release the Lease."""
         key = group_key_of_child(pod)

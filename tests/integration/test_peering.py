@@ -11,6 +11,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tests.support.operator_process import OperatorProcess
 
 from leadergroup.cli.peering import NAMESPACED_PEERINGS
 from leadergroup.kube import KubeClient
-from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS
+from leadergroup.kube.resources import DEPLOYMENTS, LEADERGROUPS, LEASES
 
 pytestmark = pytest.mark.emulator_only("tells the replicas apart by their bearer tokens in the request log")
 
@@ -94,6 +95,22 @@ def replicas(cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest) -
 
 async def deployment_of(client: KubeClient, name: str, namespace: str) -> dict[str, Any] | None:
     return await client.get_or_none(DEPLOYMENTS, name, namespace)
+
+
+async def take_lease(client: KubeClient, name: str, namespace: str, holder: str) -> None:
+    """Hand the group's Lease (named after the group) to ``holder``, as an elector's acquisition does."""
+    lease = await client.get(LEASES, name, namespace)
+    lease["spec"].update(
+        holderIdentity=holder,
+        leaseDurationSeconds=15,
+        renewTime=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    )
+    await client.replace(LEASES, name, lease, namespace)
+
+
+async def holder_shown(client: KubeClient, name: str, namespace: str, holder: str) -> bool:
+    group = await client.get(LEADERGROUPS, name, namespace)
+    return bool((group.get("status") or {}).get("holder") == holder)
 
 
 async def start_pair(replicas: Replicas, client: KubeClient) -> None:
@@ -209,6 +226,11 @@ async def test_a_resumed_replica_keeps_changes_made_while_it_was_paused(
     assert not [
         w for w in work_writes(cluster, "operator-b") if "/kept" in w and w.startswith("patch deploy")
     ]
+    # A new holder while b is paused: a reports it; b, which follows Leases outside Kopf, stays silent.
+    paused_since = time.time()
+    await take_lease(client, "kept", namespace, "pod-x")
+    await eventually(lambda: holder_shown(client, "kept", namespace, "pod-x"), timeout=10, message="a")
+    assert not [w for w in work_writes(cluster, "operator-b", since=paused_since) if "/kept" in w]
 
     replicas.processes["operator-a"].kill()
     # b resumes once a's record expires; a group created then proves that b works again.
@@ -223,3 +245,8 @@ async def test_a_resumed_replica_keeps_changes_made_while_it_was_paused(
         await asyncio.sleep(0.1)
     deployments = [w for w in work_writes(cluster, "operator-b") if w.startswith("patch deployments/kept")]
     assert deployments == [], f"b rolled the Deployment back: {deployments}"
+    # b follows the Lease again: the next holder reaches the status through b.
+    resumed = time.time()
+    await take_lease(client, "kept", namespace, "pod-y")
+    await eventually(lambda: holder_shown(client, "kept", namespace, "pod-y"), timeout=10, message="b")
+    assert [w for w in work_writes(cluster, "operator-b", since=resumed) if "leadergroups/kept" in w]

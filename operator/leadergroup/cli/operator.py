@@ -24,8 +24,10 @@ from pathlib import Path
 
 import kopf
 
-from leadergroup import __version__
+from leadergroup import __version__, constants
 from leadergroup.cli import peering, sharding
+from leadergroup.cli.activity import PeeringGate
+from leadergroup.following import ActivityGate, AlwaysActive, LeaseFollowing
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import LEASES
 
@@ -167,6 +169,12 @@ async def run(options: argparse.Namespace) -> int:
                 priority,
                 plan.lifetime,
             )
+            # Kopf sets this too, once it runs; the gate may judge the peering object before that.
+            settings.peering.priority = priority
+        memo = kopf.Memo()
+        following = lease_following(options, plan, settings, stack)
+        if following is not None:
+            memo["lease_following"] = following
         await kopf.operator(
             settings=settings,
             identity=identity,  # type: ignore[arg-type]  # Kopf's NewType over str
@@ -176,8 +184,40 @@ async def run(options: argparse.Namespace) -> int:
             liveness_endpoint=options.liveness,
             clusterwide=not options.namespace,
             namespaces=options.namespace,
+            memo=memo,
         )
     return 0
+
+
+def lease_following(
+    options: argparse.Namespace,
+    plan: peering.PeeringPlan | None,
+    settings: kopf.OperatorSettings,
+    stack: contextlib.AsyncExitStack,
+) -> LeaseFollowing | None:
+    """The operator's own Lease watch (leadergroup.following), or None to leave the Leases to Kopf.
+
+    Kopf keeps them where a namespace is a pattern: only Kopf's namespace observer knows which
+    namespaces match, and the peering objects of those namespaces are Kopf's alone.
+    """
+    if any(peering.is_glob(namespace) for namespace in options.namespace):
+        return None
+    gate: ActivityGate = AlwaysActive()
+    if plan is not None:
+        client = KubeClient.auto(user_agent="leadergroup-operator/peering-gate")
+        stack.push_async_callback(client.close)
+        peering_gate = PeeringGate(
+            plan, client, lambda: int(settings.peering.priority), sharded=options.shard is not None
+        )
+        stack.push_async_callback(_stop, asyncio.create_task(peering_gate.run()))
+        gate = peering_gate
+    shard: sharding.Shard | None = options.shard
+    return LeaseFollowing(
+        namespaces=tuple(options.namespace),
+        label_selector=f"{constants.LABEL_MANAGED_BY}={constants.MANAGER}",
+        gate=gate,
+        shard_selector=shard.selector() if shard else None,
+    )
 
 
 async def _serve_shard(options: argparse.Namespace, settings: kopf.OperatorSettings) -> bool:

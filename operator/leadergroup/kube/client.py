@@ -139,9 +139,10 @@ class KubeClient:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        shard_selector: str | None = None,
     ) -> dict[str, Any]:
         """List objects (all namespaces when ``namespace`` is None)."""
-        params = _selectors(label_selector, field_selector)
+        params = _selectors(label_selector, field_selector, shard_selector)
         return await self.request("GET", resource.path(namespace), params=params)
 
     async def create(
@@ -207,12 +208,13 @@ class KubeClient:
         field_selector: str | None = None,
         timeout_seconds: int | None = None,
         allow_bookmarks: bool = False,
+        shard_selector: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream watch events (``{"type": ..., "object": ...}``) until the server ends the stream.
 
         An ``ERROR`` event (410 Gone after compaction, for one) is raised as :class:`ApiError`.
         """
-        params = _selectors(label_selector, field_selector)
+        params = _selectors(label_selector, field_selector, shard_selector)
         params["watch"] = "true"
         if resource_version:
             params["resourceVersion"] = resource_version
@@ -240,12 +242,16 @@ class KubeClient:
             raise ApiUnavailable(f"watch {resource}: {error!r}") from error
 
 
-def _selectors(label_selector: str | None, field_selector: str | None) -> dict[str, str]:
+def _selectors(
+    label_selector: str | None, field_selector: str | None, shard_selector: str | None = None
+) -> dict[str, str]:
     params: dict[str, str] = {}
     if label_selector:
         params["labelSelector"] = label_selector
     if field_selector:
         params["fieldSelector"] = field_selector
+    if shard_selector:  # server-side sharded list and watch (leadergroup.cli.sharding)
+        params["shardSelector"] = shard_selector
     return params
 
 

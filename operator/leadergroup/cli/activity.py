@@ -1,0 +1,161 @@
+"""When Kopf peering lets this replica work, for the work the operator does outside Kopf (the Lease watch).
+
+Kopf pauses a replica while its peering object holds a live record (other than its own) with a higher
+priority, or with the same priority unless the replica is sharded; with mandatory peering it starts paused
+and resumes at the first peering event that shows no such record. :func:`kopf_would_pause` is that rule,
+read from the same object with the same clock; :class:`PeeringGate` watches the peering object(s) as Kopf
+does and re-evaluates when a blocking record expires, as Kopf does by sleeping until then. Both read the
+priority from Kopf's settings, which :func:`leadergroup.cli.peering.resolve_ties` may change.
+
+The two can disagree only for the moment between one peering event and the next evaluation; what the Lease
+watch does in that moment is what a replica does with an event already queued when Kopf pauses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from leadergroup.cli.peering import Peer, PeeringPlan, live_others, parse_peers
+from leadergroup.kube import ApiError, ApiUnavailable, KubeClient
+
+logger = logging.getLogger(__name__)
+
+# How long to wait before reading a peering object again after a failure (or while it does not exist).
+RETRY_SECONDS = 1.0
+WATCH_TIMEOUT_SECONDS = 300
+
+
+def kopf_would_pause(
+    peers: Iterable[Peer], *, identity: str, priority: int, sharded: bool, now: datetime
+) -> tuple[bool, float | None]:
+    """Whether Kopf pauses a replica seeing these records, and in how many seconds to look again.
+
+    The second value is when the first blocking record expires (None: nothing blocks, or nothing expires).
+    """
+    others = live_others(identity, peers, now)
+    blocking = [
+        peer for peer in others if peer.priority > priority or (peer.priority == priority and not sharded)
+    ]
+    expiries = [
+        (peer.lastseen - now).total_seconds() + peer.lifetime
+        for peer in blocking
+        if peer.lastseen is not None
+    ]
+    return bool(blocking), (max(0.0, min(expiries)) if expiries else None)
+
+
+class PeeringGate:
+    """Active while no peering object this replica uses would make Kopf pause it."""
+
+    def __init__(
+        self,
+        plan: PeeringPlan,
+        client: KubeClient,
+        priority: Callable[[], int],
+        *,
+        sharded: bool,
+    ) -> None:
+        self.plan = plan
+        self.client = client
+        self.priority = priority
+        self.sharded = sharded
+        scopes: list[str | None] = list(plan.namespaces) or [None]
+        # Mandatory peering: Kopf starts paused until a peering event says otherwise; so does the gate.
+        self._paused_in: dict[str | None, bool] = dict.fromkeys(scopes, True)
+        self._active = asyncio.Event()
+        self._paused = asyncio.Event()
+        self._paused.set()
+
+    @property
+    def active(self) -> bool:
+        """Whether the replica may work now."""
+        return self._active.is_set()
+
+    async def wait_active(self) -> None:
+        """Return once the replica may work."""
+        await self._active.wait()
+
+    async def wait_paused(self) -> None:
+        """Return once the replica must stop working."""
+        await self._paused.wait()
+
+    async def run(self) -> None:
+        """Follow every peering object of the plan until cancelled."""
+        await asyncio.gather(*(self._follow(namespace) for namespace in self._paused_in))
+
+    def judge(self, namespace: str | None, body: Mapping[str, Any] | None) -> float | None:
+        """Re-evaluate one peering object (None: it does not exist); when to look again, in seconds."""
+        if body is None:
+            paused, again = True, None
+        else:
+            paused, again = kopf_would_pause(
+                parse_peers(body),
+                identity=self.plan.identity,
+                priority=self.priority(),
+                sharded=self.sharded,
+                now=datetime.now(UTC),
+            )
+        self._paused_in[namespace] = paused
+        active = not any(self._paused_in.values())
+        if active != self._active.is_set():
+            logger.debug("Peering %s: %s", self.plan.describe(), "active" if active else "paused")
+            (self._active.set if active else self._active.clear)()
+            (self._paused.clear if active else self._paused.set)()
+        return again
+
+    async def _follow(self, namespace: str | None) -> None:
+        while True:
+            try:
+                body = await self.client.get_or_none(self.plan.resource, self.plan.name, namespace)
+                again = self.judge(namespace, body)
+                if body is None:
+                    await asyncio.sleep(RETRY_SECONDS)
+                    continue
+                await self._watch(namespace, body, again)
+            except (ApiError, ApiUnavailable) as error:
+                logger.debug("Peering %s: %s", self.plan.describe(), error)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _watch(self, namespace: str | None, body: Mapping[str, Any], again: float | None) -> None:
+        # The stream runs in a task of its own: waiting on the queue can time out (a blocking record
+        # expires) without cancelling the stream itself.
+        events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def stream() -> None:
+            try:
+                async for event in self.client.watch(
+                    self.plan.resource,
+                    namespace,
+                    resource_version=str(body["metadata"].get("resourceVersion") or ""),
+                    field_selector=f"metadata.name={self.plan.name}",
+                    timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                ):
+                    events.put_nowait(event)
+            finally:
+                events.put_nowait(None)
+
+        streaming = asyncio.create_task(stream())
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(events.get(), timeout=again)
+                except TimeoutError:
+                    again = self.judge(namespace, body)
+                    continue
+                if event is None:
+                    break
+                if event.get("type") == "DELETED":
+                    self.judge(namespace, None)
+                    return
+                if event.get("type") in ("ADDED", "MODIFIED"):
+                    body = event.get("object") or {}
+                    again = self.judge(namespace, body)
+        finally:
+            streaming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await streaming  # a failed stream raises here, and the object is read again

@@ -1,0 +1,166 @@
+"""The operator's own Lease watch: renewals stop in the event loop, holder changes reach the status.
+
+The follower runs here in the test's process, with a real :class:`GroupController` and the API server of
+the `cluster` fixture; the group is reconciled once by hand, as Kopf's create handler would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.support.cluster import Cluster
+from tests.support.eventually import eventually
+
+from leadergroup import constants
+from leadergroup.following import LeaseFollower, LeaseFollowing
+from leadergroup.kube import KubeClient
+from leadergroup.kube.resources import LEADERGROUPS, LEASES
+from leadergroup.reconcile import GroupController
+
+SAMPLE = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "minimal.yaml"
+MANAGED_SELECTOR = f"{constants.LABEL_MANAGED_BY}={constants.MANAGER}"
+
+
+class ManualGate:
+    """A peering gate the test opens and closes."""
+
+    def __init__(self) -> None:
+        self.active = asyncio.Event()
+        self.paused = asyncio.Event()
+        self.open()
+
+    def open(self) -> None:
+        self.paused.clear()
+        self.active.set()
+
+    def close(self) -> None:
+        self.active.clear()
+        self.paused.set()
+
+    async def wait_active(self) -> None:
+        await self.active.wait()
+
+    async def wait_paused(self) -> None:
+        await self.paused.wait()
+
+
+class Following:
+    """A reconciled group and a follower of its namespace's Leases."""
+
+    def __init__(self, client: KubeClient, namespace: str) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.gate = ManualGate()
+        self.controller = GroupController(client)
+        following = LeaseFollowing((namespace,), MANAGED_SELECTOR, self.gate)
+        self.follower = LeaseFollower(self.controller, client, following, retry_delay=0.1)
+        self.lease_name = ""
+
+    async def start(self, name: str = "followed") -> None:
+        body = yaml.safe_load(SAMPLE.read_text())
+        body["metadata"] = {"name": name, "namespace": self.namespace}
+        group = await self.client.create(LEADERGROUPS, body, self.namespace)
+        assert await self.controller.reconcile(group, fresh=True) is None
+        self.lease_name = str(group["spec"].get("lockName") or name)  # the group's name by default
+        self.task = asyncio.create_task(self.follower.run())
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+    async def lease(self) -> dict[str, Any]:
+        return await self.client.get(LEASES, self.lease_name, self.namespace)
+
+    async def write_lease(self, holder: str, renew_time: str) -> dict[str, Any]:
+        """PUT the Lease as an elector does (new holder: acquire; same holder: renew)."""
+        lease = copy.deepcopy(await self.lease())
+        spec = lease["spec"]
+        if spec.get("holderIdentity") != holder:
+            spec["acquireTime"] = renew_time
+            spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (
+                1 if spec.get("holderIdentity") else 0
+            )
+        spec.update(holderIdentity=holder, leaseDurationSeconds=15, renewTime=renew_time)
+        return await self.client.replace(LEASES, self.lease_name, lease, self.namespace)
+
+    async def status_holder(self, name: str = "followed") -> str | None:
+        group = await self.client.get(LEADERGROUPS, name, self.namespace)
+        return (group.get("status") or {}).get("holder")
+
+
+@pytest.fixture
+async def following(cluster: Cluster) -> AsyncIterator[Following]:
+    async with KubeClient.auto(cluster.kubeconfig) as client:
+        setup = Following(client, cluster.namespace)
+        await setup.start()
+        yield setup
+        await setup.stop()
+
+
+async def test_renewals_stop_in_the_event_loop_and_a_new_holder_reaches_the_status(
+    following: Following,
+) -> None:
+    await following.write_lease("pod-a", "2026-12-02T10:00:00.000000Z")
+    await eventually(lambda: following.status_holder(), message="the first holder in status")
+    assert await following.status_holder() == "pod-a"
+    seen = following.follower.renewals
+    for second in range(1, 6):
+        await following.write_lease("pod-a", f"2026-12-02T10:00:0{second}.000000Z")
+    last = await following.lease()
+
+    # Every renewal is dropped as such, and the controller keeps the newest Lease for a conditional write.
+    def kept_latest() -> bool:
+        state = following.controller.groups[(following.namespace, "followed")]
+        body = state.lease_body or {}
+        return body.get("metadata", {}).get("resourceVersion") == last["metadata"]["resourceVersion"]
+
+    await eventually(kept_latest, message="the controller holds the last renewal")
+    assert following.follower.renewals >= seen + 5
+
+    await following.write_lease("pod-b", "2026-12-02T10:00:10.000000Z")
+
+    async def moved() -> bool:
+        return await following.status_holder() == "pod-b"
+
+    await eventually(moved, message="status.holder follows the new holder")
+
+
+async def test_a_paused_replica_stops_following_and_catches_up_when_resumed(following: Following) -> None:
+    await following.write_lease("pod-a", "2026-12-02T10:00:00.000000Z")
+
+    async def shown(holder: str) -> bool:
+        return await following.status_holder() == holder
+
+    await eventually(lambda: shown("pod-a"), message="the first holder in status")
+    following.gate.close()
+    await eventually(lambda: following.follower.watching == 0, message="the watch stops when paused")
+    await following.write_lease("pod-b", "2026-12-02T10:00:05.000000Z")
+    await following.follower.drain()
+    # Paused: the change is the active replica's to report, and only the listing on resume brings it.
+    assert await following.status_holder() == "pod-a"
+    following.gate.open()
+    await eventually(lambda: shown("pod-b"), message="the listing on resume brings the change")
+
+
+async def test_a_lease_deleted_while_paused_is_recreated_on_resume(following: Following) -> None:
+    await following.write_lease("pod-a", "2026-12-02T10:00:00.000000Z")
+    await eventually(lambda: following.status_holder(), message="the first holder in status")
+    following.gate.close()
+    await eventually(lambda: following.follower.watching == 0, message="the watch stops when paused")
+    await following.client.delete(LEASES, following.lease_name, following.namespace)
+    following.gate.open()
+
+    async def recreated() -> dict[str, Any] | None:
+        lease = await following.client.get_or_none(LEASES, following.lease_name, following.namespace)
+        return lease if lease and (lease.get("spec") or {}).get("holderIdentity") else None
+
+    # No DELETED event was watched: the listing's silence about the Lease is what brings it back, with
+    # its last record, so the holder keeps renewing it.
+    lease = await eventually(recreated, timeout=10, message="the Lease comes back on resume")
+    assert lease["spec"]["holderIdentity"] == "pod-a"
