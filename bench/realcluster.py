@@ -272,8 +272,18 @@ def kwok_nodes(kubeconfig: Path, workdir: Path, count: int) -> Iterator[list[str
 
 
 @contextlib.contextmanager
-def real_control_plane(workdir: Path, nodes: int, apiserver_args: list[str] | None = None) -> Iterator[Any]:
-    """The test control plane (tests/controlplane) with a metadata-level audit log, CRDs and KWOK nodes."""
+def real_control_plane(
+    workdir: Path,
+    nodes: int,
+    apiserver_args: list[str] | None = None,
+    controller_qps: int | None = None,
+) -> Iterator[Any]:
+    """The test control plane (tests/controlplane) with a metadata-level audit log, CRDs and KWOK nodes.
+
+    ``controller_qps`` raises the controller manager's client rate limit (default 20 requests a second,
+    burst 30, for each of its controllers): the ReplicaSet controller creates pods no faster than that.
+    """
+    manager_args = [f"--kube-api-qps={controller_qps}", f"--kube-api-burst={2 * controller_qps}"]
     from tests.controlplane.cluster import control_plane
     from tests.support.cluster import RealBackend
 
@@ -283,6 +293,7 @@ def real_control_plane(workdir: Path, nodes: int, apiserver_args: list[str] | No
         audit_lease_bodies=False,
         nodes=nodes,
         apiserver_args=apiserver_args,
+        controller_manager_args=manager_args if controller_qps else [],
     ) as plane:
         RealBackend(plane.kubeconfig, str(plane.kubectl), plane).install_crds()
         yield plane

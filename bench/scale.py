@@ -381,6 +381,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --real: start the API server with --feature-gates=ShardedListAndWatch=true",
     )
     parser.add_argument(
+        "--controller-qps",
+        type=int,
+        help="with --real: the controller manager's client rate limit (its default is 20 a second, which "
+        "bounds how fast the ReplicaSet controller makes the pods, with or without the operator)",
+    )
+    parser.add_argument(
         "--shared-machine",
         action="store_true",
         help="record that other work shared the machine's CPUs during the run",
@@ -440,7 +446,7 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
         nodes = nodes_for(max(options.groups))
         if options.real:
             gates = ["--feature-gates=ShardedListAndWatch=true"] if options.sharding_gate else []
-            plane = stack.enter_context(real_control_plane(workdir, nodes, gates))
+            plane = stack.enter_context(real_control_plane(workdir, nodes, gates, options.controller_qps))
             options.kubeconfig, options.audit_log = plane.kubeconfig, plane.audit_log
             print(f"Control plane {plane.server}, {nodes} KWOK nodes", file=sys.stderr, flush=True)
         elif options.kwok:

@@ -139,6 +139,8 @@ class GroupState:
     deployment: DeploymentView | None = None
     status: dict[str, Any] | None = None
     status_echo: Echo = field(default_factory=Echo)
+    status_written_at: float = 0.0  # monotonic time of our last status write
+    readiness_pending: bool = False  # a coalesced readiness write is scheduled
     # resourceVersion of each child as we last wrote or judged it: its watch event needs no second look.
     converged: dict[tuple[str, str], str] = field(default_factory=dict)
     pods: dict[str, PodView] = field(default_factory=dict)

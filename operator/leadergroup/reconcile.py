@@ -8,6 +8,7 @@ observed, and give the pods their roles. Per group, these run one at a time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +37,10 @@ from leadergroup.status import (
 
 logger = logging.getLogger(__name__)
 
+# Readiness changes this soon after our last status write of the group are written together (see
+# GroupController._publish_readiness): about one write per group saved at bring-up.
+READINESS_COALESCE_SECONDS = 1.0
+
 __all__ = ["GroupController", "GroupKey", "TransientError"]
 
 # Children that exist only while the spec asks for them: (resource, name of the child for a group name).
@@ -51,6 +56,7 @@ class GroupController:
     def __init__(self, client: KubeClient) -> None:
         self.client = client
         self.groups: dict[GroupKey, GroupState] = {}
+        self._background: set[asyncio.Task[None]] = set()  # coalesced readiness writes
 
     def state(self, key: GroupKey) -> GroupState:
         """The state of a group, created empty on first use."""
@@ -172,6 +178,7 @@ class GroupController:
                 return
             raise TransientError(str(error)) from error
         state.status_echo.expect(written)
+        state.status_written_at = time.monotonic()
         change = holder_change(state.status, new)
         stalled = stall_change(state.status, new)
         state.status = new
@@ -337,10 +344,39 @@ class GroupController:
         if state.known and event_type != "DELETED" and is_owned_by(deployment, state.uid):
             view = DeploymentView.of(deployment)
             if view != state.deployment:
-                async with state.lock:
-                    state.deployment = view
-                    await self._publish(key, state)
+                state.deployment = view
+                await self._publish_readiness(key, state)
         await self.observe_child(event_type, deployment)
+
+    async def _publish_readiness(self, key: GroupKey, state: GroupState) -> None:
+        # Pods get ready one by one, often within a second of each other and of the group's first status:
+        # a readiness change less than READINESS_COALESCE_SECONDS after our last status write waits out
+        # the rest of that second, and one write then carries every change that came meanwhile. Holder
+        # changes never wait (status lag), and carry the latest readiness with them.
+        if state.readiness_pending:
+            return  # the scheduled write will carry this change too
+        wait = state.status_written_at + READINESS_COALESCE_SECONDS - time.monotonic()
+        if wait <= 0:
+            async with state.lock:
+                await self._publish(key, state)
+            return
+        state.readiness_pending = True
+        task = asyncio.create_task(self._publish_readiness_later(key, state, wait))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _publish_readiness_later(self, key: GroupKey, state: GroupState, wait: float) -> None:
+        await asyncio.sleep(wait)
+        state.readiness_pending = False
+        if self.groups.get(key) is not state:
+            return  # deleted meanwhile
+        try:
+            async with state.lock:
+                await self._publish(key, state)
+        except TransientError as error:
+            logger.warning("Status of %s/%s not written, trying again: %s", *key, error)
+            state.status_written_at = time.monotonic()  # back off one coalescing window
+            await self._publish_readiness(key, state)
 
     async def observe_child(self, event_type: str | None, child: Mapping[str, Any]) -> None:
         """A labelled child changed or went away: reconcile the group if it drifted from what we want."""

@@ -209,3 +209,33 @@ def test_scale_bench_real_quick_run(real_backend: RealBackend, tmp_path: Path) -
     for kind in ("serviceaccounts", "roles", "rolebindings", "deployments", "leases"):
         assert blog_writes[f"create {kind}"] == 3, blog_writes
     assert "operator" not in baseline["bring_up"]["by_actor"]
+
+
+def test_scale_shards_options_default_and_want_namespaces_a_multiple_of_the_shards() -> None:
+    """bench/scale_shards.py: the defaults parse; namespaces that do not split evenly are refused."""
+    from bench.scale_shards import parse_args
+
+    options = parse_args(["--real"])
+    assert (options.groups, options.namespaces, options.shards) == (1000, 20, 2)
+    assert (options.timeout, options.settle, options.setups) == (900.0, 10.0, ["one", "sharded"])
+    assert parse_args(["--kubeconfig", "kc", "--setups", "sharded"]).setups == ["sharded"]
+    for wrong in (
+        ["--real", "--namespaces", "5", "--shards", "2"],
+        ["--real", "--setups", "one,three"],
+        [],  # neither --real nor --kubeconfig
+    ):
+        with pytest.raises(SystemExit):
+            parse_args(wrong)
+
+
+def test_scale_shards_namespaces_are_distinct_and_balanced_over_the_shards() -> None:
+    """The API server's hash decides each namespace's shard: every shard gets exactly k, dealt in turn."""
+    from bench.scale_shards import balanced_namespaces
+
+    from leadergroup.cli.sharding import shard_of
+
+    for shards, per_shard in ((2, 10), (3, 4), (1, 2)):
+        names = balanced_namespaces("lgs1-0a1b2c", shards, per_shard)
+        assert len(set(names)) == len(names) == shards * per_shard
+        assert [shard_of(name, shards) for name in names] == list(range(shards)) * per_shard
+        assert all(name.startswith("lgs1-0a1b2c-") and len(name) <= 63 for name in names)

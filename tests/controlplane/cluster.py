@@ -276,7 +276,7 @@ def _start_apiserver(plane: ControlPlane, extra: list[str]) -> None:
     _wait_for(plane, "kube-apiserver", ready, timeout=60)
 
 
-def _start_controllers(plane: ControlPlane) -> None:
+def _start_controllers(plane: ControlPlane, manager_args: list[str]) -> None:
     pki = plane.pki
     manager_config = plane.write_kubeconfig(
         plane.workdir / "controller-manager.kubeconfig", pki.controller_manager
@@ -295,6 +295,7 @@ def _start_controllers(plane: ControlPlane) -> None:
             f"--cluster-signing-key-file={pki.ca_key}",
             "--leader-elect=false",
             "--controllers=*",
+            *manager_args,
         ],
     )
     scheduler_config = plane.write_kubeconfig(plane.workdir / "scheduler.kubeconfig", pki.scheduler)
@@ -342,12 +343,14 @@ def control_plane(
     nodes: int = 0,
     apiserver_args: list[str] | None = None,
     audit_lease_bodies: bool = True,
+    controller_manager_args: list[str] | None = None,
 ) -> Iterator[ControlPlane]:
     """Build (once per machine) and start a control plane; stop it and remove its files on exit.
 
     ``audit`` turns on the API server's audit log (level Metadata, JSON lines) at ``plane.audit_log``,
     with Lease writes at RequestResponse unless ``audit_lease_bodies`` is False; ``nodes`` starts KWOK
-    with that many simulated nodes.
+    with that many simulated nodes; ``apiserver_args`` and ``controller_manager_args`` are added to those
+    programs' command lines.
     """
     bin_dir = ensure_built(CONTROL_PLANE)
     kwok_bin_dir = ensure_built(KWOK) if nodes else None
@@ -368,7 +371,7 @@ def control_plane(
         _start_etcd(plane)
         _start_apiserver(plane, apiserver_args or [])
         plane.write_kubeconfig(plane.kubeconfig, plane.pki.admin)
-        _start_controllers(plane)
+        _start_controllers(plane, controller_manager_args or [])
         _wait_for_default_service_account(plane)
         if nodes:
             _start_kwok(plane, nodes)

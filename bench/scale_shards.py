@@ -1,0 +1,379 @@
+"""Scale out by sharding: one operator replica against S shards, the same N groups, on the same cluster.
+
+Each setup runs in turn on one control plane, in K fresh namespaces of its own (``--namespaces``), chosen
+so that every shard's hash range holds K/S of them: the API server's ``shardSelector`` hashes the
+namespace (64-bit FNV-1a), and similar names balance badly. Every operator process is ``--standalone``
+and serves every namespace:
+
+- ``one``: a single process;
+- ``sharded``: S processes, process i with ``--shard i/S`` (server-side sharded lists and watches: each
+  sees only the groups and children of its namespaces).
+
+N LeaderGroups (the minimal sample with a pause container) are created at once, round-robin over the
+namespaces, so each shard gets N/S of them; the real controllers and KWOK run the pods, the bench plays
+the electors (one RealWorkload per namespace). Measured:
+
+1. convergence: seconds from the first create until every group has its five children and ``Ready``
+   True (the last group, and p50 / p90 per group), and until the operator had made every group's children;
+2. the operator's writes, reads and watches per group from the audit log, from the first create to
+   ``--settle`` seconds after convergence (all its processes together: they send the same User-Agents);
+3. per process, at convergence + settle: peak RSS (VmHWM) and CPU seconds since its start (in the JSON
+   also since the first create).
+
+Then the operators stop (SIGINT), the namespaces are deleted, and the next setup starts once they are gone.
+
+Run from the repository root:
+
+    .venv/bin/python bench/scale_shards.py --real --groups 5000 --namespaces 20
+    .venv/bin/python bench/scale_shards.py --kubeconfig KC --audit-log PATH [--kwok] --groups 1000
+
+``--real`` starts the test control plane (tests/controlplane, needs Go) with ``ShardedListAndWatch`` on,
+a metadata-level audit log and enough KWOK nodes for the pods. A cluster of yours needs the gate for
+``sharded`` (a shard refuses to start without it). Prints a Markdown table and writes
+``bench/results/scale-shards-<stamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*`, `tests.*` when run as a script
+
+from bench.common import (
+    BenchCluster,
+    OperatorRun,
+    cpu_seconds,
+    environment,
+    fmt,
+    gather_limited,
+    memory_mb,
+    print_table,
+    summary,
+    write_results,
+)
+from bench.realcluster import (
+    AuditLog,
+    RealWorkload,
+    kwok_nodes,
+    nodes_for,
+    real_control_plane,
+    tally,
+    wait_namespace_gone,
+)
+from bench.scale import group_body, kubernetes_version
+from bench.shard_takeover import one_namespace_per_shard
+
+from leadergroup.cli.sharding import FEATURE_GATE
+from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube.resources import LEADERGROUPS, NAMESPACES
+
+SETUPS = ("one", "sharded")
+
+
+def balanced_namespaces(prefix: str, shards: int, per_shard: int) -> list[str]:
+    """``per_shard`` distinct namespaces in each of ``shards`` shards, interleaved in shard order.
+
+    Groups dealt round-robin over the list are then spread evenly over the shards as well.
+    """
+    return [
+        name for batch in range(per_shard) for name in one_namespace_per_shard(f"{prefix}-{batch}", shards)
+    ]
+
+
+class ShardOperator(OperatorRun):
+    """The operator over every namespace (``--standalone``), serving one shard when ``shard`` is given."""
+
+    def __init__(self, cluster: BenchCluster, log_path: Path, shard: str | None = None) -> None:
+        super().__init__(cluster, log_path, all_namespaces=True)
+        self.shard = shard
+
+    @property
+    def command(self) -> list[str]:
+        """OperatorRun's command line, and ``--shard INDEX/COUNT``."""
+        command = super().command
+        return [*command, f"--shard={self.shard}"] if self.shard else command
+
+
+async def converge(
+    client: KubeClient, workloads: list[RealWorkload], count: int, limit_seconds: float
+) -> dict[str, Any]:
+    """Create ``count`` groups at once, round-robin over the workloads' namespaces; wait until converged."""
+    bodies = [
+        group_body(f"g{index:05d}", workloads[index % len(workloads)].cluster.namespace, real_cluster=True)
+        for index in range(count)
+    ]  # made before the clock starts: parsing the sample is not the operator's time
+    started = time.monotonic()
+    for index, body in enumerate(bodies):
+        workloads[index % len(workloads)].track(body["metadata"]["name"]).created_at = started
+    created = await gather_limited(
+        [
+            functools.partial(client.create, LEADERGROUPS, body, body["metadata"]["namespace"])
+            for body in bodies
+        ],
+        limit=64,
+    )
+    create_seconds = time.monotonic() - started
+    failures = [str(result) for result in created if isinstance(result, BaseException)]
+    groups = [progress for workload in workloads for progress in workload.groups.values()]
+    deadline = started + limit_seconds
+    while time.monotonic() < deadline:
+        if all(progress.converged_at is not None for progress in groups):
+            break
+        await asyncio.sleep(0.05)
+    per_group = [p.converged_at - started for p in groups if p.converged_at is not None]
+    children = [p.children_at - started for p in groups if p.children_at is not None]
+    done = len(per_group) == count
+    return {
+        "seconds": max(per_group) if done else None,
+        "children_seconds": max(children) if len(children) == count else None,
+        "timed_out": not done,
+        "timeout_seconds": limit_seconds,
+        "converged": len(per_group),
+        "create_seconds": round(create_seconds, 3),
+        "per_group_seconds": summary(per_group),
+        "errors": (failures + [error for workload in workloads for error in workload.errors])[:20],
+    }
+
+
+def process_figures(operator: ShardOperator, cpu_before: float) -> dict[str, Any]:
+    """One operator process's memory and CPU now (and how it ended, if it did)."""
+    memory, cpu = memory_mb(operator.pid), cpu_seconds(operator.pid)  # before poll() reaps a dead one
+    figures: dict[str, Any] = {
+        "shard": operator.shard,
+        "peak_rss_mb": memory["peak_rss_mb"],
+        "rss_mb": memory["rss_mb"],
+        "threads": memory["threads"],
+        "cpu_seconds": round(cpu, 2),
+        "bring_up_cpu_seconds": round(cpu - cpu_before, 2),
+    }
+    assert operator.process is not None
+    if operator.process.poll() is not None:
+        figures["exit"] = operator.process.returncode
+        figures["log_tail"] = operator.log_tail()
+    return figures
+
+
+def operator_counts(
+    audit: AuditLog | None, since: float, until: float, namespaces: list[str], groups: int
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The operator's requests in its namespaces and cluster-wide, per group; and every actor's tally."""
+    if audit is None:
+        return None, None
+    entries = audit.entries(since, until)
+    scope = {"", *namespaces}  # other namespaces: other operators on a shared server
+    ours = tally([entry for entry in entries if entry.actor == "operator" and entry.namespace in scope])
+    row = ours["by_actor"].get("operator") or {"writes": 0, "reads": 0, "watches": 0, "write_by_verb": {}}
+    counts = {
+        **row,
+        "writes_per_group": round(row["writes"] / groups, 2),
+        "reads_per_group": round(row["reads"] / groups, 2),
+    }
+    return counts, tally(entries)
+
+
+async def run_setup(
+    setup: str, number: int, options: argparse.Namespace, workdir: Path, audit: AuditLog | None
+) -> dict[str, Any]:
+    """One setup: fresh namespaces and operator processes, ``--groups`` groups, then everything deleted."""
+    kubeconfig: Path = options.kubeconfig
+    per_shard = options.namespaces // options.shards
+    namespaces = balanced_namespaces(f"lgs{number}-{secrets.token_hex(3)}", options.shards, per_shard)
+    clusters = [BenchCluster("real", kubeconfig, kubeconfig, n, None, options.audit_log) for n in namespaces]
+    shards: list[str | None] = [f"{i}/{options.shards}" for i in range(options.shards)]
+    if setup == "one":
+        shards = [None]
+    operators: list[ShardOperator] = []
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(clusters[0].client())
+        try:
+            for namespace in namespaces:
+                body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+                await client.create(NAMESPACES, body)
+            for index, shard in enumerate(shards):
+                log = workdir / f"operator-{setup}-{index}.log"
+                operators.append(ShardOperator(clusters[0], log, shard))
+                operators[-1].start()  # listed first: stopped below even if it fails to start
+            # A client per namespace: each holds seven watches, and a client has at most 64 connections.
+            workloads = [RealWorkload(c, await stack.enter_async_context(c.client())) for c in clusters]
+            try:
+                for workload in workloads:
+                    await workload.start_watches()
+                since = audit.mark() if audit else time.time()
+                cpu_before = [cpu_seconds(operator.pid) for operator in operators]
+                convergence = await converge(client, workloads, options.groups, options.timeout)
+                await asyncio.sleep(options.settle)  # what follows Ready belongs to the bring-up too
+                until = audit.mark() if audit else time.time()
+                processes = [process_figures(op, cpu) for op, cpu in zip(operators, cpu_before, strict=True)]
+            finally:
+                for workload in workloads:
+                    await workload.close()
+        finally:
+            for operator in operators:
+                operator.stop()
+            for namespace in namespaces:
+                with contextlib.suppress(ApiError):
+                    await client.delete(NAMESPACES, namespace)
+    gone = await asyncio.gather(*(wait_namespace_gone(cluster, cluster.namespace) for cluster in clusters))
+    requests, cluster_tally = operator_counts(audit, since, until, namespaces, options.groups)
+    return {
+        "setup": setup,
+        "replicas": len(operators),
+        "groups": options.groups,
+        "namespaces": namespaces,
+        "convergence": convergence,
+        "operator_requests": requests,
+        "cluster_bring_up": cluster_tally,
+        "processes": processes,
+        "namespaces_deleted_seconds": None if None in gone else max(s for s in gone if s is not None),
+    }
+
+
+def table_row(run: dict[str, Any]) -> list[Any]:
+    """One setup's row of the table."""
+    convergence, requests = run["convergence"], run["operator_requests"] or {}
+    rss = [process["peak_rss_mb"] for process in run["processes"]]
+    cpu = [process["cpu_seconds"] for process in run["processes"]]
+    return [
+        run["setup"],
+        run["replicas"],
+        run["groups"],
+        f"{convergence['converged']}/{run['groups']}",
+        convergence["seconds"],
+        convergence["per_group_seconds"]["p50"],
+        convergence["children_seconds"],
+        requests.get("writes_per_group"),
+        requests.get("reads_per_group"),
+        max(rss),
+        " / ".join(fmt(value, 1) for value in rss),
+        " / ".join(fmt(value) for value in cpu),
+    ]
+
+
+def report(runs: list[dict[str, Any]]) -> str:
+    """The Markdown table: one row per setup."""
+    return print_table(
+        "One operator replica vs. shards (same groups, same cluster)",
+        [
+            "setup",
+            "replicas",
+            "groups",
+            "converged",
+            "converge s",
+            "group p50 s",
+            "children s",
+            "op writes/group",
+            "op reads/group",
+            "peak RSS MB max",
+            "peak RSS MB each",
+            "CPU s each",
+        ],
+        [table_row(run) for run in runs],
+    )
+
+
+def setups(text: str) -> list[str]:
+    """``one,sharded`` as a list, checked, in the order given."""
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names or set(names) - set(SETUPS):
+        raise argparse.ArgumentTypeError(f"{text!r}: a comma-separated choice of {','.join(SETUPS)}")
+    return names
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", type=int, default=1000, help="LeaderGroups (default %(default)s)")
+    parser.add_argument(
+        "--namespaces", type=int, default=20, help="namespaces, a multiple of --shards (default %(default)s)"
+    )
+    parser.add_argument("--shards", type=int, default=2, help="shards of 'sharded' (default %(default)s)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="convergence timeout in seconds")
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds after convergence still counted")
+    parser.add_argument(
+        "--controller-qps",
+        type=int,
+        help="with --real: the controller manager's client rate limit (default 20)",
+    )
+    parser.add_argument(
+        "--setups", type=setups, default=list(SETUPS), help="comma-separated, run in this order (one,sharded)"
+    )
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="start the test control plane (tests/controlplane, needs Go) with ShardedListAndWatch, an "
+        "audit log and enough KWOK nodes, and measure there",
+    )
+    parser.add_argument("--kubeconfig", type=Path, help="a real cluster (CRDs installed, the gate on)")
+    parser.add_argument("--audit-log", type=Path, help="its JSON audit log, for request counts")
+    parser.add_argument(
+        "--kwok", action="store_true", help="with --kubeconfig: start KWOK with enough simulated nodes"
+    )
+    parser.add_argument("--workdir", type=Path, help="keep kubeconfigs and operator logs here")
+    parser.add_argument("--output", type=Path, help="JSON (default bench/results/scale-shards-<stamp>.json)")
+    options = parser.parse_args(argv)
+    if options.real == (options.kubeconfig is not None):
+        parser.error("say where: --real (start the test control plane) or --kubeconfig KC, not both")
+    if options.kwok and not options.kubeconfig:
+        parser.error("--kwok adds nodes to the cluster of --kubeconfig")
+    if options.shards < 1 or options.namespaces < options.shards or options.namespaces % options.shards:
+        parser.error("--namespaces must be a positive multiple of --shards (at least 1)")
+    if options.groups < 1 or options.timeout <= 0 or options.settle < 0:
+        parser.error("--groups and --timeout must be positive, --settle not negative")
+    return options
+
+
+async def main_async(options: argparse.Namespace) -> dict[str, Any]:
+    runs = []
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    with tempfile.TemporaryDirectory(prefix="lgbench-") as tmp, contextlib.ExitStack() as stack:
+        workdir = options.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        nodes = nodes_for(options.groups)  # three pods per group
+        if options.real:
+            gates = [f"--feature-gates={FEATURE_GATE}=true"]
+            plane = stack.enter_context(real_control_plane(workdir, nodes, gates, options.controller_qps))
+            options.kubeconfig, options.audit_log = plane.kubeconfig, plane.audit_log
+            print(f"Control plane {plane.server}, {nodes} KWOK nodes", file=sys.stderr, flush=True)
+        elif options.kwok:
+            stack.enter_context(kwok_nodes(options.kubeconfig, workdir / "kwok", nodes))
+        audit = AuditLog(options.audit_log) if options.audit_log else None
+        version = await kubernetes_version(options.kubeconfig)
+        for number, setup in enumerate(options.setups, 1):
+            print(f"--- {setup}: {options.groups} groups (logs: {workdir})", file=sys.stderr, flush=True)
+            runs.append(await run_setup(setup, number, options, workdir, audit))
+    return {
+        "bench": "scale-shards",
+        "schema": 1,
+        "started_at": started,
+        "environment": {**environment(), "kubernetes": version},
+        "options": {
+            key: str(value) if isinstance(value, Path) else value for key, value in vars(options).items()
+        },
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    payload = asyncio.run(main_async(options))
+    report(payload["runs"])
+    path = write_results("scale-shards", payload, options.output)
+    print(f"Results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ApiError as error:
+        print(f"API error: {error}", file=sys.stderr)
+        sys.exit(1)
