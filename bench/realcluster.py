@@ -283,7 +283,9 @@ def real_control_plane(
     ``controller_qps`` raises the controller manager's client rate limit (default 20 requests a second,
     burst 30, for each of its controllers): the ReplicaSet controller creates pods no faster than that.
     """
-    manager_args = [f"--kube-api-qps={controller_qps}", f"--kube-api-burst={2 * controller_qps}"]
+    manager_args = []
+    if controller_qps:
+        manager_args = [f"--kube-api-qps={controller_qps}", f"--kube-api-burst={2 * controller_qps}"]
     from tests.controlplane.cluster import control_plane
     from tests.support.cluster import RealBackend
 
@@ -293,7 +295,7 @@ def real_control_plane(
         audit_lease_bodies=False,
         nodes=nodes,
         apiserver_args=apiserver_args,
-        controller_manager_args=manager_args if controller_qps else [],
+        controller_manager_args=manager_args,
     ) as plane:
         RealBackend(plane.kubeconfig, str(plane.kubectl), plane).install_crds()
         yield plane

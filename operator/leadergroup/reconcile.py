@@ -37,6 +37,10 @@ from leadergroup.status import (
 
 logger = logging.getLogger(__name__)
 
+# Groups whose children are built and sent at once. The client sends at most 64 requests at a time
+# anyway; without this limit, 1,000 groups created together would each build their children and queue
+# them in memory at once, and the heap stays that large after the burst.
+CONVERGING_AT_ONCE = 64
 # Readiness changes this soon after our last status write of the group are written together (see
 # GroupController._publish_readiness): about one write per group saved at bring-up.
 READINESS_COALESCE_SECONDS = 1.0
@@ -57,6 +61,7 @@ class GroupController:
         self.client = client
         self.groups: dict[GroupKey, GroupState] = {}
         self._background: set[asyncio.Task[None]] = set()  # coalesced readiness writes
+        self._converging = asyncio.Semaphore(CONVERGING_AT_ONCE)
 
     def state(self, key: GroupKey) -> GroupState:
         """The state of a group, created empty on first use."""
@@ -89,7 +94,8 @@ class GroupController:
             state.generation = int(metadata.get("generation") or 0)
             started = time.monotonic()
             try:
-                state.stall = await self._converge(body, state, fresh)
+                async with self._converging:
+                    state.stall = await self._converge(body, state, fresh)
             except TransientError:
                 state.counters.error("Transient")
                 raise
