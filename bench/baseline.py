@@ -187,8 +187,8 @@ class BlogGroups:
         except (ApiError, ApiUnavailable) as error:
             self.errors.append(f"{name}: {error}")
 
-    async def renew_all(self) -> None:
-        """One renewal round: every holder PUTs its Lease, as client-go does every RetryPeriod."""
+    async def renew_all(self) -> int:
+        """One renewal round: every holder PUTs its Lease, as client-go does every RetryPeriod; failures."""
 
         async def renew(progress: GroupProgress) -> None:
             if progress.lease is not None:
@@ -196,7 +196,8 @@ class BlogGroups:
                     self.client, self.cluster.namespace, progress.lease, progress.holder
                 )
 
-        await gather_limited([functools.partial(renew, p) for p in self.groups.values()], limit=32)
+        results = await gather_limited([functools.partial(renew, p) for p in self.groups.values()], limit=32)
+        return sum(isinstance(result, BaseException) for result in results)
 
     async def close(self) -> None:
         """Stop the watch and the electors."""
@@ -208,15 +209,20 @@ class BlogGroups:
 async def renewing(renew: Any, seconds: float, interval: float) -> dict[str, Any]:
     """Call ``renew()`` every ``interval`` seconds for ``seconds``; how many rounds it managed."""
     started = time.monotonic()
-    end, rounds = started + seconds, 0
+    end, rounds, failed = started + seconds, 0, 0
     while time.monotonic() < end:
         if interval <= 0:
             await asyncio.sleep(end - time.monotonic())
             break
-        await renew()
+        failed += await renew()
         rounds += 1
         await asyncio.sleep(max(0.0, min(end, started + rounds * interval) - time.monotonic()))
-    return {"seconds": round(time.monotonic() - started, 1), "renew_interval": interval, "rounds": rounds}
+    return {
+        "seconds": round(time.monotonic() - started, 1),
+        "renew_interval": interval,
+        "rounds": rounds,
+        "renewals_failed": failed,
+    }
 
 
 def steady_rates(audit: AuditLog, since: float, until: float) -> dict[str, Any]:

@@ -329,6 +329,9 @@ async def watch_forever(
                 if event.get("type") != "BOOKMARK":
                     on_event(str(event.get("type")), obj, arrived)
         except ApiError as error:
+            if error.status == 429:  # e.g. a CRD installed a moment ago: not served yet, ask again
+                await asyncio.sleep(0.5)
+                continue
             if error.status != 410:
                 raise
             resource_version = None  # compacted: start over from the current state

@@ -135,15 +135,19 @@ async def converge(
     }
 
 
-async def renew_all(client: KubeClient, workload: Workload, namespace: str) -> None:
-    """One renewal round: every holder PUTs its Lease with a new renewTime, as client-go does every RP."""
+async def renew_all(client: KubeClient, workload: Workload, namespace: str) -> int:
+    """One renewal round: every holder PUTs its Lease with a new renewTime, as client-go does every RP.
+
+    Returns how many renewals failed (the idle window reports them rather than hide them).
+    """
 
     async def renew(name: str) -> None:
         progress = workload.groups[name]
         if progress.lease is not None and progress.holder:
             progress.lease = await take_lease(client, namespace, progress.lease, progress.holder)
 
-    await gather_limited([functools.partial(renew, name) for name in workload.groups], limit=32)
+    results = await gather_limited([functools.partial(renew, name) for name in workload.groups], limit=32)
+    return sum(isinstance(result, BaseException) for result in results)
 
 
 async def idle(
@@ -156,11 +160,11 @@ async def idle(
 ) -> dict[str, Any]:
     """Count the operator's writes and CPU over a window in which nothing changes (but renewals)."""
     since, cpu_before, started = time.time(), cpu_seconds(operator.pid), time.monotonic()
-    rounds = 0
+    rounds = failed = 0
     end = started + seconds
     while (now := time.monotonic()) < end:
         if renew_interval > 0:
-            await renew_all(client, workload, cluster.namespace)
+            failed += await renew_all(client, workload, cluster.namespace)
             rounds += 1
             await asyncio.sleep(max(0.0, min(end, started + rounds * renew_interval) - time.monotonic()))
         else:
@@ -172,6 +176,7 @@ async def idle(
         "seconds": round(elapsed, 1),
         "renew_interval": renew_interval,
         "renewal_rounds": rounds,
+        "renewals_failed": failed,
         "writes": writes_of(requests),
         "requests": None if requests is None else len(requests),
         "by_verb": None if requests is None else count_by_label(requests),
