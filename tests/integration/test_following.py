@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from leadergroup import constants
 from leadergroup.following import LeaseFollower, LeaseFollowing
 from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import LEADERGROUPS, LEASES
+from leadergroup.procutil import free_port, operator_command, wait_until_alive
 from leadergroup.reconcile import GroupController
 
 SAMPLE = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "minimal.yaml"
@@ -164,3 +169,63 @@ async def test_a_lease_deleted_while_paused_is_recreated_on_resume(following: Fo
     # its last record, so the holder keeps renewing it.
     lease = await eventually(recreated, timeout=10, message="the Lease comes back on resume")
     assert lease["spec"]["holderIdentity"] == "pod-a"
+
+
+# ---- where Kopf keeps the Leases: a namespace pattern, or `kopf run -m leadergroup.handlers`
+
+
+def kopf_run_command(namespace: str, port: int) -> list[str]:
+    """Kopf's own CLI with our handlers (its kubeconfig comes from $KUBECONFIG)."""
+    return [
+        sys.executable,
+        "-m",
+        "kopf",
+        "run",
+        "--standalone",
+        "--namespace",
+        namespace,
+        "--liveness",
+        f"http://127.0.0.1:{port}/healthz",
+        "-m",
+        "leadergroup.handlers",
+    ]
+
+
+@pytest.mark.parametrize("how", ["namespace-pattern", "kopf-run"])
+async def test_without_the_lease_watch_kopf_follows_the_leases(
+    cluster: Cluster, tmp_path: Path, how: str
+) -> None:
+    namespace = cluster.namespace
+    port = free_port()
+    if how == "namespace-pattern":
+        pattern = f"{namespace[:-1]}*"  # matches the test's namespace: Kopf's namespace observer decides
+        command = operator_command(
+            cluster.kubeconfig, namespace=pattern, liveness_port=port, extra=["--standalone"]
+        )
+    else:
+        command = kopf_run_command(namespace, port)
+    log_path = tmp_path / "operator.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "KUBECONFIG": str(cluster.kubeconfig)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_until_alive(process, port, 30, lambda: log_path.read_text(errors="replace"))
+        async with KubeClient.auto(cluster.kubeconfig) as client:
+            body = yaml.safe_load(SAMPLE.read_text())
+            body["metadata"] = {"name": "kopf-follows", "namespace": namespace}
+            await client.create(LEADERGROUPS, body, namespace)
+            lease = await eventually(
+                lambda: client.get_or_none(LEASES, "kopf-follows", namespace), timeout=20, message="the Lease"
+            )
+            lease["spec"].update(holderIdentity="kopf-follows-pod-a", leaseDurationSeconds=15)
+            await client.replace(LEASES, "kopf-follows", lease, namespace)
+
+            async def shown() -> bool:
+                group = await client.get(LEADERGROUPS, "kopf-follows", namespace)
+                return (group.get("status") or {}).get("holder") == "kopf-follows-pod-a"
+
+            await eventually(shown, timeout=20, message=f"status.holder through Kopf: {log_path}")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    assert "Traceback" not in log_path.read_text(errors="replace")
