@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 # How long to wait before reading a peering object again after a failure (or while it does not exist).
 RETRY_SECONDS = 1.0
+FORBIDDEN_RETRY_SECONDS = 30.0
 WATCH_TIMEOUT_SECONDS = 300
 
 
@@ -118,8 +119,11 @@ class PeeringGate:
                     continue
                 await self._watch(namespace, body, again)
             except (ApiError, ApiUnavailable) as error:
-                logger.debug("Peering %s: %s", self.plan.describe(), error)
-                await asyncio.sleep(RETRY_SECONDS)
+                # Refused (RBAC) is the user's to fix, and the Lease watch stays paused until then.
+                forbidden = isinstance(error, ApiError) and error.status == 403
+                log = logger.warning if forbidden else logger.debug
+                log("Reading %s for the Lease watch: %s", self.plan.describe(), error)
+                await asyncio.sleep(FORBIDDEN_RETRY_SECONDS if forbidden else RETRY_SECONDS)
 
     async def _watch(self, namespace: str | None, body: Mapping[str, Any], again: float | None) -> None:
         # The stream runs in a task of its own: waiting on the queue can time out (a blocking record
