@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 EVENT_RETRY_DELAYS = (0.5, 2.0, 5.0)
 # The server ends a watch after this long; the follower resumes from the last resourceVersion it saw.
 WATCH_TIMEOUT_SECONDS = 300
+FORBIDDEN_RETRY_SECONDS = 30.0
 
 
 class ActivityGate(Protocol):
@@ -155,7 +156,8 @@ class LeaseFollower:
                     continue
                 logger.warning("Lease watch in %s failed: %s", namespace or "every namespace", error)
                 resource_version = None
-                await asyncio.sleep(self.retry_delay)
+                # Refused (RBAC) waits for the user: ask again now and then, not every second.
+                await asyncio.sleep(FORBIDDEN_RETRY_SECONDS if error.status == 403 else self.retry_delay)
             except ApiUnavailable as error:
                 logger.warning("Lease watch in %s lost: %s", namespace or "every namespace", error)
                 await asyncio.sleep(self.retry_delay)
