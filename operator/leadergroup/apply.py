@@ -22,6 +22,9 @@ Action = Literal["created", "patched", "unchanged"]
 # Children whose spec belongs to someone else once created: the electors own the Lease's spec.
 _CREATE_ONLY_FIELDS: dict[str, tuple[str, ...]] = {"Lease": ("spec",)}
 LAST_APPLIED_ANNOTATION = f"{constants.GROUP}/last-applied"
+# Patches tried against a child that keeps changing under us before the group's reconcile gives up (and
+# Kopf retries it): client-go's retry.DefaultRetry makes five; a conflict here is one other writer.
+CONFLICT_ATTEMPTS = 3
 # Sections compared and patched; metadata is handled key by key.
 _IGNORED_SECTIONS = ("apiVersion", "kind", "status", "metadata")
 
@@ -196,14 +199,24 @@ async def ensure(
                 raise
             # Someone created it between our read and our create: judge that object instead.
             live = await client.get(resource, name, namespace)
-    if not is_owned_by(live, owner_uid):
-        raise NotOwnedError(str(desired["kind"]), str(namespace), name, _owner_names(live))
-    patch = drift_patch(desired, live)
-    if not patch:
-        return Applied("unchanged", dict(live))
-    # Carry the resourceVersion we judged: if the object changed meanwhile we get 409 and judge again.
-    patch.setdefault("metadata", {})["resourceVersion"] = live["metadata"]["resourceVersion"]
-    return Applied("patched", await client.patch(resource, name, patch, namespace))
+    attempts = 1
+    while True:
+        if not is_owned_by(live, owner_uid):
+            raise NotOwnedError(str(desired["kind"]), str(namespace), name, _owner_names(live))
+        patch = drift_patch(desired, live)
+        if not patch:
+            return Applied("unchanged", dict(live))
+        # Carry the resourceVersion we judged: if the object changed meanwhile we get 409 and judge again.
+        patch.setdefault("metadata", {})["resourceVersion"] = live["metadata"]["resourceVersion"]
+        try:
+            return Applied("patched", await client.patch(resource, name, patch, namespace))
+        except ApiError as error:
+            if not error.conflict or attempts == CONFLICT_ATTEMPTS:
+                raise
+        attempts += 1
+        # Most often a controller's own write (a new Deployment's revision, its status) since the watch
+        # event we judged: read it and judge again now rather than retry the whole group seconds later.
+        live = await client.get(resource, name, namespace)
 
 
 def _owner_names(body: Mapping[str, Any]) -> list[str]:

@@ -10,12 +10,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Iterable
 from typing import Any
 
 import kopf
 
 from leadergroup import constants, metrics
+from leadergroup.bookkeeping import RememberedDiffBase, RetriesOnlyProgress
 from leadergroup.following import LeaseFollower, LeaseFollowing, with_retries
 from leadergroup.kube import KubeClient
 from leadergroup.kube import config as kube_config
@@ -52,30 +52,6 @@ class QuietWatchHandlers(logging.Filter):
         return not (message.endswith("succeeded.") and any(f"'{name}'" in message for name in self.QUIET))
 
 
-class GroupsOnlyDiffBase(kopf.AnnotationsDiffBaseStorage):
-    """Kopf's diff-base, built for LeaderGroups only.
-
-    Kopf builds the essence of every event's object (a deep copy of the whole body) for every watched
-    resource, but reads it only for change handlers, and only LeaderGroups have those. For pods and
-    Deployments, large objects with many events each, that copy was a quarter of the operator's CPU during
-    bring-up at 1,000 groups (py-spy, docs/benchmarks.md). Kopf names the kind of listed items too.
-    """
-
-    def build(
-        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
-    ) -> kopf.BodyEssence:
-        """The LeaderGroup's essence; an empty one for any other kind (nothing compares it)."""
-        if body.get("kind") != constants.KIND:
-            return kopf.BodyEssence()
-        return super().build(body=body, extra_fields=extra_fields)
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        """The LeaderGroup's last handled essence; none for any other kind."""
-        if body.get("kind") != constants.KIND:
-            return None
-        return super().fetch(body=body)
-
-
 def controller(memo: kopf.Memo) -> GroupController:
     """The process's controller, created at startup."""
     found = memo.get("controller")
@@ -105,19 +81,21 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     logging.getLogger("kopf.objects").addFilter(QuietWatchHandlers())
     # Our own Events (LeaderChanged) only: Kopf's per-handler Events would cost a write per reconcile.
     settings.posting.enabled = False
-    # Keep Kopf's bookkeeping in our annotation namespace, out of status (the CRD schema prunes status.kopf).
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.GROUP)
-    settings.persistence.diffbase_storage = GroupsOnlyDiffBase(
-        prefix=constants.GROUP, key="last-handled-configuration"
-    )
+    # Kopf's retry bookkeeping in our annotation namespace, out of status (the CRD schema prunes status.kopf).
+    settings.persistence.progress_storage = RetriesOnlyProgress(prefix=constants.GROUP)
+    # Kopf's record of the last handled spec in memory, not in an annotation: no write per new group or
+    # spec change, nothing on the user's object (bookkeeping.py).
+    diffbase = RememberedDiffBase()
+    settings.persistence.diffbase_storage = diffbase
+    memo["diffbase"] = diffbase
     # Kopf keeps a worker per watched object until it has been idle this long. Groups bring about ten
     # watched objects each (children, pods), so a burst of new groups leaves thousands of idle workers:
     # exiting after 1 s instead of 5 s lowers the operator's peak memory (bench/scale.py).
     settings.queueing.idle_timeout = 1.0
     settings.watching.server_timeout = 300
-    # Kopf waits this long for the watch to deliver its own annotation patch before trusting older events.
-    # Under load (1,000 groups created at once) the watch lags more than the default 5 s, and Kopf re-ran
-    # the creation handler on a stale event for most groups (measured in bench/scale.py).
+    # Kopf waits this long for the watch to deliver its own patch (a retry's progress, now) before trusting
+    # older events. Under load (1,000 groups created at once) the watch lagged more than the default 5 s,
+    # and Kopf re-ran the creation handler on a stale event for most groups (measured in bench/scale.py).
     settings.persistence.consistency_timeout = 30
     # Filter children and pods on the API server: without this Kopf would watch every pod in the cluster.
     for resource in WATCHED_CHILDREN:
@@ -175,8 +153,7 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 async def reconcile_group(*, body: kopf.Body, reason: str, memo: kopf.Memo, **_: Any) -> None:
     """Create or fix the group's children and publish its status."""
     try:
-        # A new group has no children yet: create them without reading first (a read on 409 only).
-        stall = await controller(memo).reconcile(body, fresh=reason == kopf.Reason.CREATE)
+        stall = await controller(memo).reconcile(body, fresh=is_new_group(reason, body))
     except TransientError as error:
         raise kopf.TemporaryError(str(error), delay=2) from error
     if stall is not None and stall.reason in RETRIED_STALLS:
@@ -185,9 +162,22 @@ async def reconcile_group(*, body: kopf.Body, reason: str, memo: kopf.Memo, **_:
         raise kopf.TemporaryError(f"Stalled: {stall.message}", delay=STALLED_RETRY_INTERVAL)
 
 
+def is_new_group(reason: str, body: kopf.Body) -> bool:
+    """Whether the group has never been reconciled, so its children can be created without a read first.
+
+    Kopf calls every group it has no memory of a creation, after a restart too (bookkeeping.py); a group
+    reconciled before has a status.
+    """
+    return reason == kopf.Reason.CREATE and not body.get("status", {}).get("observedGeneration")
+
+
 @kopf.on.event(*LEADERGROUPS)
 async def group_event(*, type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Forget a deleted group; follow a group changed while this replica was paused (Kopf peering)."""
+    if type == "DELETED":
+        diffbase = memo.get("diffbase")
+        if isinstance(diffbase, RememberedDiffBase):
+            diffbase.forget(str(body.metadata.uid))
     await controller(memo).observe_group(type, body)
 
 

@@ -136,6 +136,20 @@ async def test_shipped_cluster_role_covers_exactly_what_the_operator_does(
 
     await eventually(role_back, timeout=10, message="the Role is recreated")
 
+    # A child's name taken by an object the group does not own: Stalled, and Kopf retries the group (its
+    # retry progress is the one write to a LeaderGroup outside status); freed, the group converges.
+    squatter = {"metadata": {"name": "squatted", "namespace": namespace}}
+    await client.create(SERVICE_ACCOUNTS, squatter, namespace)
+    await client.create(LEADERGROUPS, group_body("squatted", namespace), namespace)
+
+    async def retried() -> bool:
+        group = await client.get(LEADERGROUPS, "squatted", namespace)
+        return f"{constants.GROUP}/reconcile_group" in (group["metadata"].get("annotations") or {})
+
+    await eventually(retried, timeout=10, message="Kopf keeps the stalled group's retry")
+    await client.delete(SERVICE_ACCOUNTS, "squatted", namespace)
+    await eventually(lambda: client.get_or_none(DEPLOYMENTS, "squatted", namespace), timeout=10)
+
     # Pods appear (stand-in controllers); the Lease changes hands: status follows, pods get their roles,
     # a LeaderChanged Event is posted.
     pods = await replicate(client, namespace, "plain")
