@@ -15,6 +15,7 @@ come from the API server's audit log when one is given (``--audit-log``, JSON li
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import copy
@@ -621,3 +622,26 @@ async def aiter_interval(interval: float, count: int) -> AsyncIterator[int]:
         if delay > 0:
             await asyncio.sleep(delay)
         yield index
+
+
+def options_record(options: argparse.Namespace) -> dict[str, Any]:
+    """The command line as the results file keeps it (paths as strings)."""
+    return {key: str(value) if isinstance(value, Path) else value for key, value in vars(options).items()}
+
+
+def run_main(
+    name: str,
+    options: argparse.Namespace,
+    measure: Callable[[argparse.Namespace], Awaitable[dict[str, Any]]],
+    report: Callable[[list[dict[str, Any]]], object],
+) -> int:
+    """Measure, print the table, write ``bench/results/<name>-<stamp>.json``; an API error exits 1."""
+    try:
+        payload = asyncio.run(measure(options))
+    except ApiError as error:
+        print(f"API error: {error}", file=sys.stderr)
+        return 1
+    report(payload["runs"])
+    path = write_results(name, payload, options.output)
+    print(f"Results: {path}")
+    return 0

@@ -14,6 +14,7 @@ KWOK (the simulated kubelets) or the API server itself.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import bisect
 import contextlib
@@ -21,6 +22,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -299,6 +301,33 @@ def real_control_plane(
     ) as plane:
         RealBackend(plane.kubeconfig, str(plane.kubectl), plane).install_crds()
         yield plane
+
+
+def enter_bench_cluster(
+    stack: contextlib.ExitStack,
+    options: argparse.Namespace,
+    workdir: Path,
+    nodes: int,
+    apiserver_args: list[str] | None = None,
+) -> None:
+    """Start what the options ask for, until ``stack`` closes.
+
+    With ``--real`` the test control plane (``options.kubeconfig`` and ``options.audit_log`` then point at
+    it), with ``--kwok`` KWOK nodes for the cluster of ``--kubeconfig``.
+    """
+    if options.real:
+        started = real_control_plane(workdir, nodes, apiserver_args, options.controller_qps)
+        plane = stack.enter_context(started)
+        options.kubeconfig, options.audit_log = plane.kubeconfig, plane.audit_log
+        print(f"Control plane {plane.server}, {nodes} KWOK nodes", file=sys.stderr, flush=True)
+    elif options.kwok:
+        stack.enter_context(kwok_nodes(options.kubeconfig, workdir / "kwok", nodes))
+
+
+async def kubernetes_version(kubeconfig: Path) -> str | None:
+    """The API server's release (``/version``)."""
+    async with KubeClient.auto(kubeconfig) as client:
+        return str((await client.request("GET", "/version")).get("gitVersion"))
 
 
 async def wait_namespace_gone(cluster: BenchCluster, namespace: str, within: float = 900.0) -> float | None:

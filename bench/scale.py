@@ -55,25 +55,26 @@ from bench.common import (
     gather_limited,
     memory_mb,
     open_cluster,
+    options_record,
+    run_main,
     summary,
     take_lease,
-    write_results,
 )
 from bench.realcluster import (
     READ_VERBS,
     AuditedCluster,
     AuditLog,
     RealWorkload,
-    kwok_nodes,
+    enter_bench_cluster,
+    kubernetes_version,
     nodes_for,
-    real_control_plane,
     tally,
     wait_namespace_gone,
 )
 from bench.scale_report import FLOOR_WRITES_PER_GROUP, report, targets
 from tests.controlplane.nodes import KWOK_TOLERATION
 
-from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube import KubeClient
 from leadergroup.kube.resources import LEADERGROUPS
 
 SAMPLE = REPO_ROOT / "manifests" / "samples" / "minimal.yaml"
@@ -330,12 +331,6 @@ async def run_one(
         return result
 
 
-async def kubernetes_version(kubeconfig: Path) -> str | None:
-    """The API server's release (``/version``)."""
-    async with KubeClient.auto(kubeconfig) as client:
-        return str((await client.request("GET", "/version")).get("gitVersion"))
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -448,14 +443,8 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix="lgbench-") as tmp, contextlib.ExitStack() as stack:
         workdir = options.workdir or Path(tmp)
-        nodes = nodes_for(max(options.groups))
-        if options.real:
-            gates = ["--feature-gates=ShardedListAndWatch=true"] if options.sharding_gate else []
-            plane = stack.enter_context(real_control_plane(workdir, nodes, gates, options.controller_qps))
-            options.kubeconfig, options.audit_log = plane.kubeconfig, plane.audit_log
-            print(f"Control plane {plane.server}, {nodes} KWOK nodes", file=sys.stderr, flush=True)
-        elif options.kwok:
-            stack.enter_context(kwok_nodes(options.kubeconfig, workdir / "kwok", nodes))
+        gates = ["--feature-gates=ShardedListAndWatch=true"] if options.sharding_gate else []
+        enter_bench_cluster(stack, options, workdir, nodes_for(max(options.groups)), gates)
         audit = AuditLog(options.audit_log) if options.kubeconfig and options.audit_log else None
         version = await kubernetes_version(options.kubeconfig) if options.kubeconfig else None
         for count in options.groups:
@@ -482,25 +471,14 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
             "machine_shared": options.shared_machine,
             "kubernetes": version,
         },
-        "options": {
-            key: str(value) if isinstance(value, Path) else value for key, value in vars(options).items()
-        },
+        "options": options_record(options),
         "runs": runs,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = parse_args(argv)
-    payload = asyncio.run(main_async(options))
-    report(payload["runs"])
-    path = write_results("scale", payload, options.output)
-    print(f"Results: {path}")
-    return 0
+    return run_main("scale", parse_args(argv), main_async, report)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ApiError as error:
-        print(f"API error: {error}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(main())

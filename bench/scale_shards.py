@@ -57,20 +57,21 @@ from bench.common import (
     fmt,
     gather_limited,
     memory_mb,
+    options_record,
     print_table,
+    run_main,
     summary,
-    write_results,
 )
 from bench.realcluster import (
     AuditLog,
     RealWorkload,
-    kwok_nodes,
+    enter_bench_cluster,
+    kubernetes_version,
     nodes_for,
-    real_control_plane,
     tally,
     wait_namespace_gone,
 )
-from bench.scale import group_body, kubernetes_version
+from bench.scale import group_body
 from bench.shard_takeover import one_namespace_per_shard
 
 from leadergroup.cli.sharding import FEATURE_GATE
@@ -337,14 +338,8 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lgbench-") as tmp, contextlib.ExitStack() as stack:
         workdir = options.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        nodes = nodes_for(options.groups)  # three pods per group
-        if options.real:
-            gates = [f"--feature-gates={FEATURE_GATE}=true"]
-            plane = stack.enter_context(real_control_plane(workdir, nodes, gates, options.controller_qps))
-            options.kubeconfig, options.audit_log = plane.kubeconfig, plane.audit_log
-            print(f"Control plane {plane.server}, {nodes} KWOK nodes", file=sys.stderr, flush=True)
-        elif options.kwok:
-            stack.enter_context(kwok_nodes(options.kubeconfig, workdir / "kwok", nodes))
+        gates = [f"--feature-gates={FEATURE_GATE}=true"]
+        enter_bench_cluster(stack, options, workdir, nodes_for(options.groups), gates)  # 3 pods per group
         audit = AuditLog(options.audit_log) if options.audit_log else None
         version = await kubernetes_version(options.kubeconfig)
         for number, setup in enumerate(options.setups, 1):
@@ -355,25 +350,14 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
         "schema": 1,
         "started_at": started,
         "environment": {**environment(), "kubernetes": version},
-        "options": {
-            key: str(value) if isinstance(value, Path) else value for key, value in vars(options).items()
-        },
+        "options": options_record(options),
         "runs": runs,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = parse_args(argv)
-    payload = asyncio.run(main_async(options))
-    report(payload["runs"])
-    path = write_results("scale-shards", payload, options.output)
-    print(f"Results: {path}")
-    return 0
+    return run_main("scale-shards", parse_args(argv), main_async, report)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ApiError as error:
-        print(f"API error: {error}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(main())

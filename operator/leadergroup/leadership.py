@@ -114,3 +114,45 @@ async def release_dead_holder(
         logger.info("Lease %s/%s released: its holder pod %s %s", namespace, name, dead_pod, why)
         return True
     return False
+
+
+async def release_if_pod_gone(
+    client: KubeClient, observed: Mapping[str, Any], holder: str | None, pod: Mapping[str, Any]
+) -> bool:
+    """Release the Lease ``observed`` if ``pod``, named as its ``holder``, is gone from the API.
+
+    Returns:
+        Whether the holder was cleared.
+    """
+    metadata = pod.get("metadata") or {}
+    name = str(metadata.get("name"))
+    if holder != name:
+        return False
+    # A pod that leaves the label selector comes as DELETED too, alive: only a pod gone from the API (or
+    # replaced by a namesake) proves that the holder's process is gone.
+    current = await client.get_or_none(PODS, name, str(metadata.get("namespace")))
+    if current is not None and current["metadata"].get("uid") == metadata.get("uid"):
+        return False
+    return await release_dead_holder(client, observed, name)
+
+
+async def release_if_elector_exited(
+    client: KubeClient,
+    observed: Mapping[str, Any],
+    holder: str | None,
+    previous: Mapping[str, Any] | None,
+    pod: Mapping[str, Any],
+    elector_container: str,
+) -> bool:
+    """Release the Lease ``observed`` if the kubelet reports that the holder's elector container exited.
+
+    Returns:
+        Whether the holder was cleared.
+    """
+    name = str((pod.get("metadata") or {}).get("name"))
+    if holder != name:
+        return False
+    why = elector_exit(previous, pod, elector_container)
+    if why is None:
+        return False
+    return await release_dead_holder(client, observed, name, why)

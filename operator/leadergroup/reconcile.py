@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +21,8 @@ from leadergroup.builders import get_children
 from leadergroup.events import post_event
 from leadergroup.groupstate import GroupKey, GroupState, PodView, TransientError, group_key_of_child
 from leadergroup.kube import ApiError, KubeClient
-from leadergroup.kube.resources import DISRUPTION_BUDGETS, LEADERGROUPS, PODS, SERVICES, Resource
-from leadergroup.leadership import elector_exit, label_pod, release_dead_holder
+from leadergroup.kube.resources import DISRUPTION_BUDGETS, LEADERGROUPS, SERVICES, Resource
+from leadergroup.leadership import label_pod, release_if_elector_exited, release_if_pod_gone
 from leadergroup.model import LeaderGroup, SpecError
 from leadergroup.status import (
     DeploymentView,
@@ -290,36 +290,24 @@ class GroupController:
             await self._label_pods(state, only=[name])
 
     async def _release_if_holder(self, state: GroupState, pod: Mapping[str, Any]) -> None:
-        metadata = pod.get("metadata") or {}
-        name = str(metadata.get("name"))
         observed = state.lease_body
-        if not (state.known and state.failover and observed and LeaseView.of(observed).holder == name):
-            return
-        try:
-            # A pod that leaves the label selector comes as DELETED too, alive: only a pod gone from the
-            # API (or replaced by a namesake) proves that the holder's process is gone.
-            current = await self.client.get_or_none(PODS, name, str(metadata.get("namespace")))
-            if current is not None and current["metadata"].get("uid") == metadata.get("uid"):
-                return
-            released = await release_dead_holder(self.client, observed, name)
-        except ApiError as error:
-            raise TransientError(str(error)) from error
-        state.counters.failover_releases += int(released)
+        if state.known and state.failover and observed:
+            holder = LeaseView.of(observed).holder
+            await self._count_release(state, release_if_pod_gone(self.client, observed, holder, pod))
 
     async def _release_if_elector_exited(
         self, state: GroupState, previous: Mapping[str, Any] | None, pod: Mapping[str, Any]
     ) -> None:
-        name = str((pod.get("metadata") or {}).get("name"))
         observed = state.lease_body
-        if not (state.known and state.group and state.release_on_exit and observed):
-            return
-        if LeaseView.of(observed).holder != name:
-            return
-        why = elector_exit(previous, pod, state.group.spec.elector_container)
-        if why is None:
-            return
+        if state.known and state.group and state.release_on_exit and observed:
+            holder, container = LeaseView.of(observed).holder, state.group.spec.elector_container
+            release = release_if_elector_exited(self.client, observed, holder, previous, pod, container)
+            await self._count_release(state, release)
+
+    @staticmethod
+    async def _count_release(state: GroupState, release: Awaitable[bool]) -> None:
         try:
-            released = await release_dead_holder(self.client, observed, name, why)
+            released = await release
         except ApiError as error:
             raise TransientError(str(error)) from error
         state.counters.failover_releases += int(released)
