@@ -14,18 +14,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from bench.common import (
     BenchCluster,
     GroupProgress,
+    cpu_by_process,
+    cpu_used,
     gather_limited,
     micro_now,
     summary,
     take_lease,
     watch_forever,
 )
-from bench.realcluster import REPLICAS, AuditLog, tally
+from bench.realcluster import REPLICAS, AuditLog, tally, timeline
 
 from leadergroup import constants
 from leadergroup.kube import ApiError, KubeClient
@@ -251,17 +254,24 @@ async def run_baseline(
     idle_seconds: float,
     renew_interval: float,
     settle: float,
+    processes: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The blog's setup for ``count`` electors: convergence, writes per group, steady write rate."""
+    """The blog's setup for ``count`` electors: convergence, writes per group, steady write rate.
+
+    ``processes`` (name to pid) are the ones whose CPU seconds during the bring-up are reported.
+    """
     async with cluster.client() as client:
         blog = BlogGroups(cluster, client, image, tolerations)
         try:
             await blog.start_watch()
+            cpu_before = cpu_by_process(processes or {})
             since = audit.mark()
             convergence = await blog.converge(count, limit_seconds)
             await asyncio.sleep(settle)
             until = audit.mark()
-            bring_up = tally(audit.entries(since, until))
+            bring_up_cpu = cpu_used(cpu_before, cpu_by_process(processes or {}), until - since)
+            entries = audit.entries(since, until)
+            bring_up = tally(entries)
             idle_since = audit.mark()
             renewals = await renewing(blog.renew_all, idle_seconds, renew_interval)
             steady = steady_rates(audit, idle_since, audit.mark())
@@ -271,6 +281,8 @@ async def run_baseline(
         "groups": count,
         "convergence": convergence,
         "bring_up": bring_up,
+        "bring_up_timeline": timeline(entries, since),
+        "bring_up_cpu": bring_up_cpu,
         "writes_per_group": round(bring_up["writes"] / count, 2),
         "reads_per_group": round(bring_up["reads"] / count, 2),
         "steady": {**steady, **renewals},

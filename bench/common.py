@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,6 +209,31 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # After the ")" closing the command name, utime and stime are the 12th and 13th fields.
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def cpu_by_process(pids: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each named process still alive (the benchmark itself as ``bench``)."""
+    sampled = {}
+    for name, pid in {**pids, "bench": os.getpid()}.items():
+        with contextlib.suppress(OSError):
+            sampled[name] = cpu_seconds(pid)
+    return sampled
+
+
+def cpu_used(before: Mapping[str, float], after: Mapping[str, float], seconds: float) -> dict[str, Any]:
+    """CPU seconds each process used between two :func:`cpu_by_process` samples, and the machine's share.
+
+    ``cores_busy`` is the processes' CPU seconds over the wall-clock seconds: on a 2-core machine, near 2
+    means these processes had all of it.
+    """
+    used = {name: round(after[name] - before[name], 1) for name in after if name in before}
+    total = sum(used.values())
+    return {
+        "seconds": round(seconds, 1),
+        "by_process": dict(sorted(used.items(), key=lambda item: -item[1])),
+        "total": round(total, 1),
+        "cores_busy": round(total / max(seconds, 1e-9), 2),
+    }
 
 
 def memory_mb(pid: int) -> dict[str, float]:

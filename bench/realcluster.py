@@ -205,6 +205,44 @@ def tally(entries: Sequence[AuditEntry]) -> dict[str, Any]:
     }
 
 
+# The steps every group's pods go through, in order: who writes them, and which write marks the step.
+PIPELINE = (
+    ("operator", "create deployments"),
+    ("controller-manager", "create replicasets"),
+    ("controller-manager", "create pods"),
+    ("scheduler", "create pods/binding"),
+    ("kwok", "patch pods/status"),
+    ("operator", "patch pods"),
+    ("operator", "patch leadergroups/status"),
+)
+
+
+def timeline(entries: Sequence[AuditEntry], since: float) -> dict[str, dict[str, float | int]]:
+    """When each actor's writes of each kind happened, in seconds after ``since``.
+
+    For every ``actor verb resource``: how many, the first, the median and the last, and the busiest
+    second's count. Where one step of :data:`PIPELINE` ends long after the one before it, that step's actor
+    is what bounds convergence (a client rate limit shows as a flat busiest second).
+    """
+    moments: dict[str, list[float]] = {}
+    for entry in entries:
+        if entry.is_write:
+            target = f"{entry.resource}/{entry.subresource}" if entry.subresource else entry.resource
+            moments.setdefault(f"{entry.actor} {entry.verb} {target}", []).append(entry.time - since)
+    steps: dict[str, dict[str, float | int]] = {}
+    for key, times in sorted(moments.items()):
+        times.sort()
+        busiest = Counter(int(moment) for moment in times).most_common(1)[0][1]
+        steps[key] = {
+            "count": len(times),
+            "first_s": round(times[0], 1),
+            "median_s": round(times[len(times) // 2], 1),
+            "last_s": round(times[-1], 1),
+            "busiest_second": busiest,
+        }
+    return steps
+
+
 class AuditedCluster(BenchCluster):
     """A real cluster whose operator requests come from :class:`AuditLog` (incrementally)."""
 
@@ -273,21 +311,41 @@ def kwok_nodes(kubeconfig: Path, workdir: Path, count: int) -> Iterator[list[str
         process.wait(30)
 
 
+def add_rate_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--controller-qps`` and ``--scheduler-qps``: the control plane's own client rate limits."""
+    parser.add_argument(
+        "--controller-qps",
+        type=int,
+        help="with --real: the controller manager's client rate limit (its default is 20 a second, which "
+        "bounds how fast the ReplicaSet controller makes the pods, with or without the operator)",
+    )
+    parser.add_argument(
+        "--scheduler-qps",
+        type=int,
+        help="with --real: the scheduler's client rate limit (its default is 50 a second, burst 100: one "
+        "binding per pod, so 3,000 pods take a minute to place, with or without the operator)",
+    )
+
+
+def rate_limit_arguments(qps: int | None) -> list[str]:
+    """A control plane component's ``--kube-api-qps`` and ``--kube-api-burst`` (twice the rate)."""
+    return [f"--kube-api-qps={qps}", f"--kube-api-burst={2 * qps}"] if qps else []
+
+
 @contextlib.contextmanager
 def real_control_plane(
     workdir: Path,
     nodes: int,
     apiserver_args: list[str] | None = None,
     controller_qps: int | None = None,
+    scheduler_qps: int | None = None,
 ) -> Iterator[Any]:
     """The test control plane (tests/controlplane) with a metadata-level audit log, CRDs and KWOK nodes.
 
     ``controller_qps`` raises the controller manager's client rate limit (default 20 requests a second,
     burst 30, for each of its controllers): the ReplicaSet controller creates pods no faster than that.
+    ``scheduler_qps`` raises the scheduler's (default 50, burst 100): it binds pods no faster than that.
     """
-    manager_args = []
-    if controller_qps:
-        manager_args = [f"--kube-api-qps={controller_qps}", f"--kube-api-burst={2 * controller_qps}"]
     from tests.controlplane.cluster import control_plane
     from tests.support.cluster import RealBackend
 
@@ -297,7 +355,8 @@ def real_control_plane(
         audit_lease_bodies=False,
         nodes=nodes,
         apiserver_args=apiserver_args,
-        controller_manager_args=manager_args,
+        controller_manager_args=rate_limit_arguments(controller_qps),
+        scheduler_args=rate_limit_arguments(scheduler_qps),
     ) as plane:
         RealBackend(plane.kubeconfig, str(plane.kubectl), plane).install_crds()
         yield plane
@@ -313,12 +372,17 @@ def enter_bench_cluster(
     """Start what the options ask for, until ``stack`` closes.
 
     With ``--real`` the test control plane (``options.kubeconfig`` and ``options.audit_log`` then point at
-    it), with ``--kwok`` KWOK nodes for the cluster of ``--kubeconfig``.
+    it, ``options.control_plane_pids`` names its processes), with ``--kwok`` KWOK nodes for the cluster of
+    ``--kubeconfig``.
     """
+    options.control_plane_pids = {}
     if options.real:
-        started = real_control_plane(workdir, nodes, apiserver_args, options.controller_qps)
+        started = real_control_plane(
+            workdir, nodes, apiserver_args, options.controller_qps, options.scheduler_qps
+        )
         plane = stack.enter_context(started)
         options.kubeconfig, options.audit_log = plane.kubeconfig, plane.audit_log
+        options.control_plane_pids = plane.pids()
         print(f"Control plane {plane.server}, {nodes} KWOK nodes", file=sys.stderr, flush=True)
     elif options.kwok:
         stack.enter_context(kwok_nodes(options.kubeconfig, workdir / "kwok", nodes))

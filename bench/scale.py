@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import copy
 import functools
+import importlib.util
 import sys
 import tempfile
 import time
@@ -50,7 +51,9 @@ from bench.common import (
     Request,
     Workload,
     count_by_label,
+    cpu_by_process,
     cpu_seconds,
+    cpu_used,
     environment,
     gather_limited,
     memory_mb,
@@ -65,10 +68,12 @@ from bench.realcluster import (
     AuditedCluster,
     AuditLog,
     RealWorkload,
+    add_rate_limit_arguments,
     enter_bench_cluster,
     kubernetes_version,
     nodes_for,
     tally,
+    timeline,
     wait_namespace_gone,
 )
 from bench.scale_report import FLOOR_WRITES_PER_GROUP, report, targets
@@ -80,10 +85,17 @@ from leadergroup.kube.resources import LEADERGROUPS
 SAMPLE = REPO_ROOT / "manifests" / "samples" / "minimal.yaml"
 
 
-def group_body(name: str, namespace: str, *, real_cluster: bool) -> dict[str, Any]:
-    """The minimal sample under another name (a pause container on a real cluster, so pods get Ready)."""
+def group_body(
+    name: str, namespace: str, *, real_cluster: bool, disruption_budget: bool = True
+) -> dict[str, Any]:
+    """The minimal sample under another name (a pause container on a real cluster, so pods get Ready).
+
+    ``disruption_budget=False`` sets ``placement.disruptionBudget: false`` (no PodDisruptionBudget).
+    """
     body: dict[str, Any] = copy.deepcopy(yaml.safe_load(SAMPLE.read_text(encoding="utf-8")))
     body["metadata"] = {"name": name, "namespace": namespace}
+    if not disruption_budget:
+        body["spec"].setdefault("placement", {})["disruptionBudget"] = False
     if real_cluster:
         body["spec"]["template"]["spec"]["containers"] = [{"name": "app", "image": REAL_CLUSTER_IMAGE}]
         # Our simulated nodes are tainted: the pods must ask for them (a cluster of real nodes ignores it).
@@ -97,14 +109,23 @@ def writes_of(requests: list[Request] | None) -> int | None:
 
 
 async def converge(
-    cluster: BenchCluster, client: KubeClient, workload: Workload, count: int, limit_seconds: float
+    cluster: BenchCluster,
+    client: KubeClient,
+    workload: Workload,
+    count: int,
+    limit_seconds: float,
+    disruption_budget: bool = True,
 ) -> dict[str, Any]:
     """Create ``count`` groups at once and wait until all are converged (or ``limit_seconds`` pass)."""
     names = [f"g{index:04d}" for index in range(count)]
+    real_cluster = cluster.emulator is None
+    bodies = [
+        group_body(name, cluster.namespace, real_cluster=real_cluster, disruption_budget=disruption_budget)
+        for name in names
+    ]  # made before the clock starts: parsing the sample is not the operator's time
     started = time.monotonic()
     for name in names:
         workload.track(name).created_at = started
-    bodies = [group_body(name, cluster.namespace, real_cluster=cluster.emulator is None) for name in names]
     created = await gather_limited(
         [functools.partial(client.create, LEADERGROUPS, body, cluster.namespace) for body in bodies], limit=64
     )
@@ -273,16 +294,23 @@ async def run_one(
         async with cluster.client() as client:
             workload = Workload(cluster, client) if audit is None else RealWorkload(cluster, client)
             cluster_tally: dict[str, Any] | None = None
+            cluster_timeline: dict[str, Any] | None = None
             try:
                 await workload.start_watches()
+                processes = {**options.control_plane_pids, "operator": operator.pid}
+                cpu_before = cpu_by_process(processes)
                 since = audit.mark() if audit else time.time()
-                convergence = await converge(cluster, client, workload, count, options.timeout)
+                convergence = await converge(
+                    cluster, client, workload, count, options.timeout, options.disruption_budget
+                )
                 # Writes that follow Ready (an Event, a late status field) belong to bringing the group up.
                 await asyncio.sleep(options.settle)
                 until = audit.mark() if audit else time.time()
+                bring_up_cpu = cpu_used(cpu_before, cpu_by_process(processes), until - since)
                 requests = cluster.operator_requests(since, until)
                 if audit is not None:
-                    cluster_tally = tally(audit.entries(since, until))
+                    bring_up = audit.entries(since, until)
+                    cluster_tally, cluster_timeline = tally(bring_up), timeline(bring_up, since)
                 memory_converged = memory_mb(operator.pid)
                 idle_since = audit.mark() if audit else time.time()
                 idle_result = await idle(
@@ -314,6 +342,8 @@ async def run_one(
                 "by_verb": None if requests is None else count_by_label(requests),
             },
             "cluster_bring_up": cluster_tally,
+            "cluster_bring_up_timeline": cluster_timeline,
+            "bring_up_cpu": bring_up_cpu,
             "idle": idle_result,
             "lag": lag,
             "memory": {
@@ -381,11 +411,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --real: start the API server with --feature-gates=ShardedListAndWatch=true",
     )
     parser.add_argument(
-        "--controller-qps",
-        type=int,
-        help="with --real: the controller manager's client rate limit (its default is 20 a second, which "
-        "bounds how fast the ReplicaSet controller makes the pods, with or without the operator)",
+        "--no-disruption-budget",
+        dest="disruption_budget",
+        action="store_false",
+        help="groups with placement.disruptionBudget false: no PodDisruptionBudget, whose cost to the "
+        "controller manager grows with the budgets in the pods' namespace",
     )
+    add_rate_limit_arguments(parser)
     parser.add_argument(
         "--shared-machine",
         action="store_true",
@@ -406,6 +438,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     options = parser.parse_args(argv)
     if options.real and options.kubeconfig:
         parser.error("--real starts its own control plane: leave out --kubeconfig")
+    if options.profile and importlib.util.find_spec("pyinstrument") is None:
+        parser.error("--profile runs the operator under pyinstrument: .venv/bin/pip install -e '.[bench]'")
     if options.kwok and not options.kubeconfig:
         parser.error("--kwok adds nodes to the cluster of --kubeconfig")
     if options.renew_interval is None:
@@ -433,6 +467,7 @@ async def baseline_one(count: int, options: argparse.Namespace, workdir: Path, a
             idle_seconds=options.idle_seconds,
             renew_interval=options.renew_interval,
             settle=options.settle,
+            processes=options.control_plane_pids,
         )
     result["namespace_deleted_seconds"] = await wait_namespace_gone(cluster, cluster.namespace)
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import fmt, print_table
+from bench.realcluster import PIPELINE
 
 # The issue's targets. Convergence and memory are stated for 1,000 groups; smaller runs are shown against
 # them for reference (they should meet them with a wide margin).
@@ -208,6 +209,56 @@ def report_real(runs: list[dict[str, Any]]) -> None:
             ]
             for actor in actors
         ],
+    )
+    report_pipeline(runs)
+    report_cpu(runs)
+
+
+def report_pipeline(runs: list[dict[str, Any]]) -> None:
+    """When each step of the pods' way to Ready ended, operator and blog side by side."""
+    rows = []
+    for actor, step in PIPELINE:
+        key = f"{actor} {step}"
+        cells: list[Any] = [key]
+        for run in runs:
+            for steps in (
+                run.get("cluster_bring_up_timeline") or {},
+                (run.get("baseline") or {}).get("bring_up_timeline") or {},
+            ):
+                row = steps.get(key)
+                cells.append(f"{fmt(row['last_s'], 1)} ({row['busiest_second']}/s)" if row else "—")
+        rows.append(cells)
+    if any(run.get("cluster_bring_up_timeline") for run in runs):
+        print_table(
+            "Bring-up: the last write of each step, s after the first group (the busiest second's writes)",
+            ["step", *(f"N={run['groups']} {setup}" for run in runs for setup in ("operator", "blog"))],
+            rows,
+        )
+
+
+def report_cpu(runs: list[dict[str, Any]]) -> None:
+    """Who used the machine's CPUs while the groups came up, operator and blog side by side."""
+    samples = [
+        sample
+        for run in runs
+        for sample in (run.get("bring_up_cpu"), (run.get("baseline") or {}).get("bring_up_cpu"))
+    ]
+    names = sorted(
+        {name for sample in samples if sample for name in sample["by_process"]},
+        key=lambda name: -max((sample or {}).get("by_process", {}).get(name, 0.0) for sample in samples),
+    )
+    if not names:
+        return
+
+    def cell(sample: dict[str, Any] | None, name: str) -> str:
+        return fmt(sample["by_process"].get(name), 1) if sample else "—"
+
+    rows = [[name, *(cell(sample, name) for sample in samples)] for name in names]
+    rows.append(["cores busy", *(fmt(sample["cores_busy"]) if sample else "—" for sample in samples)])
+    print_table(
+        "Bring-up: CPU seconds by process (cores busy = all of them over the wall-clock seconds)",
+        ["process", *(f"N={run['groups']} {setup}" for run in runs for setup in ("operator", "blog"))],
+        rows,
     )
 
 

@@ -65,6 +65,7 @@ from bench.common import (
 from bench.realcluster import (
     AuditLog,
     RealWorkload,
+    add_rate_limit_arguments,
     enter_bench_cluster,
     kubernetes_version,
     nodes_for,
@@ -299,11 +300,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shards", type=int, default=2, help="shards of 'sharded' (default %(default)s)")
     parser.add_argument("--timeout", type=float, default=900.0, help="convergence timeout in seconds")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after convergence still counted")
-    parser.add_argument(
-        "--controller-qps",
-        type=int,
-        help="with --real: the controller manager's client rate limit (default 20)",
-    )
+    add_rate_limit_arguments(parser)
     parser.add_argument(
         "--setups", type=setups, default=list(SETUPS), help="comma-separated, run in this order (one,sharded)"
     )

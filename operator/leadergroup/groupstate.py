@@ -32,6 +32,18 @@ def group_key_of_child(body: Mapping[str, Any]) -> GroupKey | None:
     return (str(namespace), str(group)) if group and namespace else None
 
 
+def without_managed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A shallow copy of ``body`` without ``metadata.managedFields``.
+
+    They are kilobytes per object, never read here, and an update that leaves them out keeps the
+    server's (only an explicit ``[{}]`` clears them): a Lease kept for a conditional release needs none.
+    """
+    metadata = body.get("metadata")
+    if not isinstance(metadata, Mapping) or "managedFields" not in metadata:
+        return dict(body)
+    return {**body, "metadata": {key: value for key, value in metadata.items() if key != "managedFields"}}
+
+
 @dataclass
 class Echo:
     """Waits for the watch to deliver our own write, so that older events are not mistaken for news.
@@ -169,7 +181,7 @@ class GroupState:
 
     def see_lease(self, lease: Mapping[str, Any]) -> bool:
         """Record the Lease as observed; whether what the status reports of it changed."""
-        self.lease_body = dict(lease)
+        self.lease_body = without_managed_fields(lease)
         view = LeaseView.of(lease)
         if view == self.lease:
             return False  # a renewal

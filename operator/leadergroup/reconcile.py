@@ -19,7 +19,14 @@ from leadergroup import constants
 from leadergroup.apply import NotOwnedError, drift_patch, ensure, is_owned_by
 from leadergroup.builders import get_children
 from leadergroup.events import post_event
-from leadergroup.groupstate import GroupKey, GroupState, PodView, TransientError, group_key_of_child
+from leadergroup.groupstate import (
+    GroupKey,
+    GroupState,
+    PodView,
+    TransientError,
+    group_key_of_child,
+    without_managed_fields,
+)
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import DISRUPTION_BUDGETS, LEADERGROUPS, SERVICES, Resource
 from leadergroup.leadership import label_pod, release_if_elector_exited, release_if_pod_gone
@@ -256,7 +263,9 @@ class GroupController:
             return True  # not this group's Lease: observe_lease would ignore it too
         if LeaseView.of(lease) != state.lease:
             return False
-        state.lease_body = dict(lease)  # the latest resourceVersion, for a conditional release
+        state.lease_body = without_managed_fields(
+            lease
+        )  # the latest resourceVersion, for a conditional release
         return True
 
     def followed_leases(self, namespace: str | None) -> list[Mapping[str, Any]]:

@@ -239,3 +239,22 @@ def test_scale_shards_namespaces_are_distinct_and_balanced_over_the_shards() -> 
         assert len(set(names)) == len(names) == shards * per_shard
         assert [shard_of(name, shards) for name in names] == list(range(shards)) * per_shard
         assert all(name.startswith("lgs1-0a1b2c-") and len(name) <= 63 for name in names)
+
+
+def test_scale_groups_without_a_disruption_budget_get_no_pdb_and_keep_the_other_children() -> None:
+    """``--no-disruption-budget``: the group body turns the PodDisruptionBudget off, and only it."""
+    from bench.scale import group_body, parse_args
+
+    from leadergroup.builders import get_children
+    from leadergroup.model import LeaderGroup
+
+    def kinds(body: dict[str, object]) -> list[str]:
+        complete = {**body, "metadata": {**body["metadata"], "uid": "u1", "generation": 1}}  # type: ignore[dict-item]
+        return sorted(child["kind"] for child in get_children(LeaderGroup.from_body(complete)))
+
+    assert parse_args([]).disruption_budget is True
+    assert parse_args(["--no-disruption-budget"]).disruption_budget is False
+    with_budget = kinds(group_body("g0001", "ns", real_cluster=True))
+    without = kinds(group_body("g0001", "ns", real_cluster=True, disruption_budget=False))
+    assert "PodDisruptionBudget" in with_budget
+    assert without == [kind for kind in with_budget if kind != "PodDisruptionBudget"]

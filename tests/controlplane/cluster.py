@@ -122,6 +122,10 @@ class ControlPlane:
         path.chmod(0o600)
         return path
 
+    def pids(self) -> dict[str, int]:
+        """The process ids of the processes still running, by name (for CPU accounting)."""
+        return {child.name: child.process.pid for child in self.children if child.process.poll() is None}
+
     def alive(self) -> list[str]:
         """The names of the processes still running."""
         return [child.name for child in self.children if child.process.poll() is None]
@@ -276,7 +280,7 @@ def _start_apiserver(plane: ControlPlane, extra: list[str]) -> None:
     _wait_for(plane, "kube-apiserver", ready, timeout=60)
 
 
-def _start_controllers(plane: ControlPlane, manager_args: list[str]) -> None:
+def _start_controllers(plane: ControlPlane, manager_args: list[str], scheduler_args: list[str]) -> None:
     pki = plane.pki
     manager_config = plane.write_kubeconfig(
         plane.workdir / "controller-manager.kubeconfig", pki.controller_manager
@@ -307,6 +311,7 @@ def _start_controllers(plane: ControlPlane, manager_args: list[str]) -> None:
             "--bind-address=127.0.0.1",
             f"--secure-port={free_port()}",
             "--leader-elect=false",
+            *scheduler_args,
         ],
     )
 
@@ -344,13 +349,14 @@ def control_plane(
     apiserver_args: list[str] | None = None,
     audit_lease_bodies: bool = True,
     controller_manager_args: list[str] | None = None,
+    scheduler_args: list[str] | None = None,
 ) -> Iterator[ControlPlane]:
     """Build (once per machine) and start a control plane; stop it and remove its files on exit.
 
     ``audit`` turns on the API server's audit log (level Metadata, JSON lines) at ``plane.audit_log``,
     with Lease writes at RequestResponse unless ``audit_lease_bodies`` is False; ``nodes`` starts KWOK
-    with that many simulated nodes; ``apiserver_args`` and ``controller_manager_args`` are added to those
-    programs' command lines.
+    with that many simulated nodes; ``apiserver_args``, ``controller_manager_args`` and ``scheduler_args``
+    are added to those programs' command lines.
     """
     bin_dir = ensure_built(CONTROL_PLANE)
     kwok_bin_dir = ensure_built(KWOK) if nodes else None
@@ -371,7 +377,7 @@ def control_plane(
         _start_etcd(plane)
         _start_apiserver(plane, apiserver_args or [])
         plane.write_kubeconfig(plane.kubeconfig, plane.pki.admin)
-        _start_controllers(plane, controller_manager_args or [])
+        _start_controllers(plane, controller_manager_args or [], scheduler_args or [])
         _wait_for_default_service_account(plane)
         if nodes:
             _start_kwok(plane, nodes)

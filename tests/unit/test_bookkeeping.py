@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import kopf
@@ -66,6 +67,28 @@ class TestRememberedDiffBase:
         assert storage.fetch(body=body) is None
         storage.store(body=body, patch=kopf.Patch(), essence=storage.build(body=body))
         assert len(storage) == 0
+
+    def test_the_essence_is_kopfs_own_without_copying_status_and_system_metadata(self) -> None:
+        """From the trimmed body it equals Kopf's essence of the whole one; the body stays as it was."""
+        body = group(annotations={"team": "a", "kubectl.kubernetes.io/last-applied-configuration": "{}"})
+        body["metadata"].update(
+            {"labels": {"app": "x"}, "managedFields": [{"manager": "kubectl"}], "resourceVersion": "7"}
+        )
+        body["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+        before = copy.deepcopy(dict(body))
+        essence = RememberedDiffBase().build(body=body)
+        assert essence == kopf.AnnotationsDiffBaseStorage().build(body=body)
+        assert essence == {
+            "spec": {"replicas": 3},
+            "metadata": {"labels": {"app": "x"}, "annotations": {"team": "a"}},
+        }
+        essence["metadata"]["labels"]["app"] = "changed"
+        essence["spec"]["replicas"] = 0
+        assert dict(body) == before
+
+    def test_extra_fields_are_picked_from_the_whole_body(self) -> None:
+        essence = RememberedDiffBase().build(body=group(), extra_fields=[("status", "observedGeneration")])
+        assert essence == {"spec": {"replicas": 3}, "status": {"observedGeneration": 1}}
 
 
 def store_then_purge(

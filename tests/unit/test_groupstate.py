@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leadergroup.groupstate import Echo, GroupState, PodView
+from leadergroup.groupstate import Echo, GroupState, PodView, without_managed_fields
 
 
 def lease(holder: str, version: str = "1") -> dict[str, object]:
@@ -70,6 +70,14 @@ class TestLeadershipAccounting:
         assert not state.see_lease(renewed)
         assert state.lease_body == renewed
 
+    def test_the_kept_lease_has_no_managed_fields_and_the_event_is_left_alone(self) -> None:
+        state = GroupState()
+        event = lease("pod-a")
+        event["metadata"] = {"resourceVersion": "1", "managedFields": [{"manager": "elector"}]}
+        state.see_lease(event)
+        assert state.lease_body == {"metadata": {"resourceVersion": "1"}, "spec": {"holderIdentity": "pod-a"}}
+        assert event["metadata"]["managedFields"] == [{"manager": "elector"}]  # type: ignore[index]
+
     def test_leaderless_time_accumulates_only_while_nobody_holds(self) -> None:
         state = GroupState()
         state.counters.holder_seen("", 100.0)
@@ -77,3 +85,13 @@ class TestLeadershipAccounting:
         assert state.counters.leaderless_total(200.0) == 4.0
         state.counters.holder_seen("", 210.0)
         assert state.counters.leaderless_total(212.5) == 6.5
+
+
+def test_without_managed_fields_copies_only_when_there_are_some() -> None:
+    plain = {"metadata": {"name": "l"}, "spec": {}}
+    assert without_managed_fields(plain) == plain
+    assert without_managed_fields(plain) is not plain
+    assert without_managed_fields({"spec": {}}) == {"spec": {}}
+    assert without_managed_fields({"metadata": {"name": "l", "managedFields": []}}) == {
+        "metadata": {"name": "l"}
+    }
