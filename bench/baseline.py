@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from bench.apimetrics import scrape as scrape_metrics
+from bench.apimetrics import served_since
 from bench.common import (
     BenchCluster,
     GroupProgress,
@@ -265,16 +267,21 @@ async def run_baseline(
         try:
             await blog.start_watch()
             cpu_before = cpu_by_process(processes or {})
+            metrics_before = await scrape_metrics(client)
             since = audit.mark()
             convergence = await blog.converge(count, limit_seconds)
             await asyncio.sleep(settle)
             until = audit.mark()
             bring_up_cpu = cpu_used(cpu_before, cpu_by_process(processes or {}), until - since)
+            served_bring_up = await served_since(client, metrics_before, until - since)
             entries = audit.entries(since, until)
             bring_up = tally(entries)
+            metrics_before = await scrape_metrics(client)
             idle_since = audit.mark()
             renewals = await renewing(blog.renew_all, idle_seconds, renew_interval)
-            steady = steady_rates(audit, idle_since, audit.mark())
+            idle_until = audit.mark()
+            steady = steady_rates(audit, idle_since, idle_until)
+            served_steady = await served_since(client, metrics_before, idle_until - idle_since)
         finally:
             await blog.close()
     return {
@@ -283,6 +290,8 @@ async def run_baseline(
         "bring_up": bring_up,
         "bring_up_timeline": timeline(entries, since),
         "bring_up_cpu": bring_up_cpu,
+        "apiserver_bring_up": served_bring_up,
+        "apiserver_steady": served_steady,
         "writes_per_group": round(bring_up["writes"] / count, 2),
         "reads_per_group": round(bring_up["reads"] / count, 2),
         "steady": {**steady, **renewals},

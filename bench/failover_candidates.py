@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,8 +98,15 @@ def start_candidate(
     kubeconfig: Path,
     timing: tuple[int, int, int],
     workdir: Path,
+    *,
+    mode: Sequence[str] = (),
+    command: Sequence[str] = (),
 ) -> Candidate:
-    """Start one candidate of ``kind`` with ``identity`` on the Lease ``namespace/lease``."""
+    """Start one candidate of ``kind`` with ``identity`` on the Lease ``namespace/lease``.
+
+    Ours takes a ``mode`` (``["sidecar", "-http-address=..."]``, ``["run"]``) and, for ``run``, the
+    ``command`` it runs while leading.
+    """
     from tests.controlplane.build import CLIENTGO_ELECTOR
 
     leading_log = workdir / f"leading-{identity}.jsonl"
@@ -114,7 +121,14 @@ def start_candidate(
     if kind.startswith("client-go"):
         argv = [str(CLIENTGO_ELECTOR.bin_dir() / "clientgo-elector"), *common]
     else:
-        argv = [sys.executable, "-m", "leadergroup.elector", *common]
+        argv = [
+            sys.executable,
+            "-m",
+            "leadergroup.elector",
+            *mode,
+            *common,
+            *(["--", *command] if command else []),
+        ]
     output = workdir / f"elector-{identity}.log"
     with output.open("wb") as stream:
         process = subprocess.Popen(argv, stdout=stream, stderr=subprocess.STDOUT)

@@ -41,6 +41,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.common` when run as a script
 
+from bench.apimetrics import scrape as scrape_metrics
+from bench.apimetrics import served_since
 from bench.baseline import run_baseline, steady_rates
 from bench.common import (
     REAL_CLUSTER_IMAGE,
@@ -299,6 +301,7 @@ async def run_one(
                 await workload.start_watches()
                 processes = {**options.control_plane_pids, "operator": operator.pid}
                 cpu_before = cpu_by_process(processes)
+                metrics_before = await scrape_metrics(client)
                 since = audit.mark() if audit else time.time()
                 convergence = await converge(
                     cluster, client, workload, count, options.timeout, options.disruption_budget
@@ -307,17 +310,21 @@ async def run_one(
                 await asyncio.sleep(options.settle)
                 until = audit.mark() if audit else time.time()
                 bring_up_cpu = cpu_used(cpu_before, cpu_by_process(processes), until - since)
+                served_bring_up = await served_since(client, metrics_before, until - since)
                 requests = cluster.operator_requests(since, until)
                 if audit is not None:
                     bring_up = audit.entries(since, until)
                     cluster_tally, cluster_timeline = tally(bring_up), timeline(bring_up, since)
                 memory_converged = memory_mb(operator.pid)
+                metrics_before = await scrape_metrics(client)
                 idle_since = audit.mark() if audit else time.time()
                 idle_result = await idle(
                     cluster, client, workload, operator, options.idle_seconds, options.renew_interval
                 )
+                idle_until = audit.mark() if audit else time.time()
+                served_idle = await served_since(client, metrics_before, idle_until - idle_since)
                 if audit is not None:
-                    idle_result["cluster"] = steady_rates(audit, idle_since, audit.mark())
+                    idle_result["cluster"] = steady_rates(audit, idle_since, idle_until)
                 lag = await status_lag(cluster, client, workload, options.lag_changes, options.lag_rate)
                 memory = memory_mb(operator.pid)
                 total_cpu = cpu_seconds(operator.pid)
@@ -343,6 +350,9 @@ async def run_one(
             },
             "cluster_bring_up": cluster_tally,
             "cluster_bring_up_timeline": cluster_timeline,
+            # The API server's /metrics: what it served to every client, and how long that took.
+            "apiserver_bring_up": served_bring_up,
+            "apiserver_idle": served_idle,
             "bring_up_cpu": bring_up_cpu,
             "idle": idle_result,
             "lag": lag,

@@ -212,6 +212,7 @@ def report_real(runs: list[dict[str, Any]]) -> None:
     )
     report_pipeline(runs)
     report_cpu(runs)
+    report_apiserver(runs)
 
 
 def report_pipeline(runs: list[dict[str, Any]]) -> None:
@@ -260,6 +261,44 @@ def report_cpu(runs: list[dict[str, Any]]) -> None:
         ["process", *(f"N={run['groups']} {setup}" for run in runs for setup in ("operator", "blog"))],
         rows,
     )
+
+
+API_SERVER_KINDS_SHOWN = 12
+
+
+def report_apiserver(runs: list[dict[str, Any]]) -> None:
+    """What the API server spent its time serving during the bring-up (its /metrics), operator and blog."""
+    for run in runs:
+        windows = [run.get("apiserver_bring_up"), (run.get("baseline") or {}).get("apiserver_bring_up")]
+        if windows[0] is None:
+            continue
+        kinds = list(windows[0]["by_kind"])[:API_SERVER_KINDS_SHOWN]
+        blog = windows[1] or {"by_kind": {}}
+        kinds += [kind for kind in list(blog["by_kind"])[:API_SERVER_KINDS_SHOWN] if kind not in kinds]
+
+        def cells(window: dict[str, Any] | None, kind: str) -> list[str]:
+            row = (window or {}).get("by_kind", {}).get(kind) if window else None
+            if not row:
+                return ["—"] * 3
+            return [str(row["count"]), fmt(row.get("p99_ms"), 1), fmt(row.get("total_s"), 1)]
+
+        rows = [[kind, *cells(windows[0], kind), *cells(windows[1], kind)] for kind in kinds]
+        totals = [
+            [
+                f"{window['requests']} ({window['requests_per_second']:.0f}/s)",
+                "",
+                fmt(window["serving_seconds"], 1),
+            ]
+            if window
+            else ["—"] * 3
+            for window in windows
+        ]
+        rows.append(["all requests", *totals[0], *totals[1]])
+        print_table(
+            f"API server's /metrics during bring-up, N={run['groups']}: requests, p99 latency, time serving",
+            ["request", "operator n", "p99 ms", "serving s", "blog n", "p99 ms", "serving s"],
+            rows,
+        )
 
 
 def actor_rates(window: dict[str, Any]) -> dict[str, float]:

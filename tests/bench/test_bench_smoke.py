@@ -209,6 +209,41 @@ def test_scale_bench_real_quick_run(real_backend: RealBackend, tmp_path: Path) -
     for kind in ("serviceaccounts", "roles", "rolebindings", "deployments", "leases"):
         assert blog_writes[f"create {kind}"] == 3, blog_writes
     assert "operator" not in baseline["bring_up"]["by_actor"]
+    # The API server's own account (/metrics) of the same windows: the groups' creation is among it.
+    for served in (run["apiserver_bring_up"], baseline["apiserver_bring_up"]):
+        assert served["requests"] > 0 and served["serving_seconds"] > 0
+    assert run["apiserver_bring_up"]["by_kind"]["POST leadergroups"]["count"] >= 3
+    assert baseline["apiserver_bring_up"]["by_kind"]["POST deployments"]["count"] >= 3
+    assert run["apiserver_idle"]["by_kind"]["PUT leases"]["count"] > 0, "the electors' renewals"
+    assert "API server's /metrics during bring-up" in completed.stdout
+
+
+@pytest.mark.timeout(150)
+def test_footprint_bench_quick_run(real_backend: RealBackend, tmp_path: Path) -> None:
+    output = tmp_path / "footprint.json"
+    completed = run_bench(
+        "footprint.py",
+        "--kubeconfig",
+        str(real_backend.kubeconfig),
+        "--seconds",
+        "3",
+        "--output",
+        str(output),
+        "--workdir",
+        str(tmp_path),
+        timeout=140,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "Footprint: one process each" in completed.stdout
+    rows = json.loads(output.read_text())["runs"]
+    kinds = ["client-go", "leadergroup-elector", "leadergroup-elector sidecar", "leadergroup-elector run"]
+    for kind in kinds:
+        roles = sorted(row["role"] for row in rows if row["process"] == kind)
+        assert roles == ["leader", "standby"], (kind, roles)
+    assert [row["role"] for row in rows if row["process"] == "leadergroup-operator"] == ["no group"]
+    for row in rows:
+        assert 0 < row["rss_mb"] <= row["peak_rss_mb"], row
+        assert row["threads"] >= 1 and row["cpu_ms_per_s"] >= 0, row
 
 
 def test_scale_shards_options_default_and_want_namespaces_a_multiple_of_the_shards() -> None:

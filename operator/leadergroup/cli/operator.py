@@ -22,11 +22,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import kopf
-
 from leadergroup import __version__, constants
 from leadergroup.cli import peering, sharding
 from leadergroup.cli.activity import PeeringGate
+from leadergroup.cli.kopfimport import kopf  # the first import of Kopf (see its module)
 from leadergroup.following import ActivityGate, AlwaysActive, LeaseFollowing
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import LEASES

@@ -1,21 +1,32 @@
 """Where the API server is and how to authenticate, from a kubeconfig or the in-cluster ServiceAccount.
 
-Parsing is left to the ``kubernetes`` package's loaders, so every auth method they know (tokens, client
-certificates, exec plugins, the projected in-cluster token with its rotation) works here too.
+Read here rather than with the ``kubernetes`` package's loaders: importing any part of that package loads
+its whole generated client (about 900 model classes), some 20 MB in every elector and operator process for
+a few YAML lookups. What kubectl users rely on is covered: the ``$KUBECONFIG`` list and contexts
+(:mod:`leadergroup.kube.kubeconfig`), tokens and token files, client certificates, CA bundles, basic auth
+and exec credential plugins (:mod:`leadergroup.kube.execplugin`). The legacy ``auth-provider`` stanza (oidc,
+and the gcp/azure ones client-go dropped in 1.26) is left to the ``kubernetes`` package, imported only when
+a kubeconfig uses it.
 """
 
 from __future__ import annotations
 
+import atexit
+import base64
+import binascii
+import hashlib
 import os
+import shutil
 import ssl
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
+from leadergroup.kube import execplugin
+from leadergroup.kube.kubeconfig import KubeconfigError, Selected, kubeconfig_paths, select
 
 
 class ConfigError(Exception):
@@ -47,89 +58,96 @@ class Connection:
         return token
 
 
-def _ssl_context(configuration: k8s_client.Configuration) -> ssl.SSLContext | None:
-    if not configuration.host.startswith("https"):
-        return None
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
-    if not configuration.verify_ssl:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if configuration.cert_file:
-        context.load_cert_chain(configuration.cert_file, configuration.key_file)
-    return context
-
-
-def _tls_files(configuration: k8s_client.Configuration) -> dict[str, Any]:
-    return {
-        "ca_file": configuration.ssl_ca_cert or None,
-        "cert_file": configuration.cert_file or None,
-        "key_file": configuration.key_file or None,
-        "insecure": not configuration.verify_ssl,
-    }
-
-
-# How long a token read from the loader is reused. Its refresh hook re-reads the whole kubeconfig (or the
-# projected token file) on every call: at 1,000 groups that was 40 % of the operator's CPU per request.
-# Rotated tokens (exec plugins, projected ServiceAccount tokens) live for minutes at least.
+# How long a token read from a file is reused before the file is read again: projected ServiceAccount
+# tokens and kubeconfig token files rotate, but over minutes, and reading per request cost 40 % of the
+# operator's CPU at 1,000 groups (when the kubernetes package's refresh hook did it).
 TOKEN_RECHECK_SECONDS = 1.0
 
 
-def _token_source(configuration: k8s_client.Configuration) -> Callable[[], str | None]:
-    cached: list[tuple[float, str | None]] = []
-
-    def token() -> str | None:
-        now = time.monotonic()
-        if not cached or now - cached[0][0] >= TOKEN_RECHECK_SECONDS:
-            # get_api_key_with_prefix runs the loader's refresh hook, so rotated tokens are picked up. The
-            # loaders store a token as "BearerToken"; older ones and basic auth use "authorization".
-            value = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
-            cached[:] = [(now, str(value) if value else None)]
-        return cached[0][1]
-
-    return token
-
-
 def from_kubeconfig(path: str | os.PathLike[str] | None = None, *, context: str | None = None) -> Connection:
-    """Load a kubeconfig file (``path``, else ``$KUBECONFIG``, else ``~/.kube/config``)."""
-    configuration = k8s_client.Configuration()
-    # Read $KUBECONFIG now: the kubernetes package reads it once, when it is imported.
-    config_file = str(path) if path is not None else os.environ.get("KUBECONFIG") or None
+    """Load a kubeconfig (``path``, else the ``$KUBECONFIG`` list, else ``~/.kube/config``)."""
     try:
-        k8s_config.load_kube_config(
-            config_file=config_file, context=context, client_configuration=configuration, persist_config=False
-        )
-        _, active = k8s_config.list_kube_config_contexts(config_file=config_file)
-    except (k8s_config.ConfigException, OSError) as error:
-        raise ConfigError(f"Cannot load kubeconfig {config_file or '(default)'}: {error}") from error
-    namespace = str((active or {}).get("context", {}).get("namespace") or "default")
+        selected = select(kubeconfig_paths(path), context)
+        if selected.user.get("auth-provider"):
+            return _from_kubernetes_loader(path, context, selected)
+        return _connect(selected)
+    except (KubeconfigError, execplugin.ExecPluginError) as error:
+        raise ConfigError(f"Cannot load kubeconfig: {error}") from error
+
+
+def _connect(selected: Selected) -> Connection:
+    cluster, user = selected.cluster, selected.user
+    server = str(cluster["server"]).rstrip("/")
+    insecure = bool(cluster.get("insecure-skip-tls-verify"))
+    ca_file = _file_or_data(cluster, "certificate-authority", selected.source)
+    cert_file = _file_or_data(user, "client-certificate", selected.source)
+    key_file = _file_or_data(user, "client-key", selected.source)
+    token: Callable[[], str | None] = _no_token
+    if user.get("token"):
+        token = _constant(str(user["token"]))
+    elif user.get("tokenFile"):
+        token = _file_token(Path(str(user["tokenFile"])))
+    elif user.get("username") and user.get("password"):
+        pair = f"{user['username']}:{user['password']}".encode()
+        token = _constant("Basic " + base64.b64encode(pair).decode())
+    if isinstance(user.get("exec"), Mapping):
+        credential = execplugin.run_plugin(user["exec"], cluster)
+        if credential.client_certificate and credential.client_key:
+            cert_file = _private_file(credential.client_certificate.encode())
+            key_file = _private_file(credential.client_key.encode())
+        if credential.token:
+            token = execplugin.cached_token(user["exec"], cluster, credential)
+    if bool(cert_file) != bool(key_file):
+        raise ConfigError(f"{selected.source}: a client certificate needs its key, and a key its certificate")
+    return _connection(selected, server, token, ca_file, cert_file, key_file, insecure)
+
+
+def _connection(
+    selected: Selected,
+    server: str,
+    token: Callable[[], str | None],
+    ca_file: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    insecure: bool,
+) -> Connection:
     return Connection(
-        server=configuration.host.rstrip("/"),
-        token=_token_source(configuration),
-        ssl_context=_ssl_context(configuration),
-        namespace=namespace,
-        source=config_file or "~/.kube/config",
-        **_tls_files(configuration),
+        server=server,
+        token=token,
+        ssl_context=_ssl_context(server, ca_file, cert_file, key_file, insecure),
+        namespace=selected.namespace,
+        source=selected.source,
+        ca_file=ca_file,
+        cert_file=cert_file,
+        key_file=key_file,
+        insecure=insecure,
     )
 
 
-IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+IN_CLUSTER_SECRETS = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 def in_cluster() -> Connection:
     """Use the pod's ServiceAccount token and the ``KUBERNETES_SERVICE_*`` environment."""
-    configuration = k8s_client.Configuration()
-    try:
-        k8s_config.load_incluster_config(client_configuration=configuration)
-    except k8s_config.ConfigException as error:
-        raise ConfigError(f"Not running in a cluster: {error}") from error
-    namespace = IN_CLUSTER_NAMESPACE.read_text().strip() if IN_CLUSTER_NAMESPACE.exists() else "default"
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        raise ConfigError(
+            "Not running in a cluster: KUBERNETES_SERVICE_HOST or KUBERNETES_SERVICE_PORT is unset"
+        )
+    token_path, ca_path = IN_CLUSTER_SECRETS / "token", IN_CLUSTER_SECRETS / "ca.crt"
+    if not token_path.is_file():
+        raise ConfigError(f"Not running in a cluster: no ServiceAccount token at {token_path}")
+    namespace_path = IN_CLUSTER_SECRETS / "namespace"
+    namespace = namespace_path.read_text().strip() if namespace_path.is_file() else "default"
+    server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+    ca_file = str(ca_path) if ca_path.is_file() else None
     return Connection(
-        server=configuration.host.rstrip("/"),
-        token=_token_source(configuration),
-        ssl_context=_ssl_context(configuration),
+        server=server,
+        token=_file_token(token_path),
+        ssl_context=_ssl_context(server, ca_file, None, None, insecure=False),
         namespace=namespace,
         source="in-cluster",
-        **_tls_files(configuration),
+        ca_file=ca_file,
     )
 
 
@@ -145,3 +163,109 @@ def auto(kubeconfig: str | os.PathLike[str] | None = None) -> Connection:
         "No kubeconfig found (pass --kubeconfig, set KUBECONFIG or create ~/.kube/config) "
         "and not running inside a cluster"
     )
+
+
+def _ssl_context(
+    server: str, ca_file: str | None, cert_file: str | None, key_file: str | None, insecure: bool
+) -> ssl.SSLContext | None:
+    if not server.startswith("https"):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+        if insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if cert_file and key_file:
+            context.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(f"Cannot use the TLS files of the kubeconfig: {error}") from error
+    return context
+
+
+def _file_or_data(stanza: Mapping[str, Any], field: str, source: str) -> str | None:
+    """A PEM file's path: ``FIELD-data`` in a private file (it wins, as in kubectl), else ``FIELD``."""
+    data = stanza.get(f"{field}-data")
+    if data:
+        try:
+            return _private_file(base64.b64decode(str(data), validate=True))
+        except (binascii.Error, ValueError) as error:
+            raise ConfigError(f"{source}: {field}-data is not base64: {error}") from error
+    path = stanza.get(field)
+    return str(path) if path else None
+
+
+_private_dir: list[Path] = []
+
+
+def _private_file(content: bytes) -> str:
+    """Inline TLS data as a file (ssl and Kopf load certificates from paths), one per content, 0600."""
+    if not _private_dir:
+        directory = Path(tempfile.mkdtemp(prefix="leadergroup-tls-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        _private_dir.append(directory)
+    path = _private_dir[0] / hashlib.sha256(content).hexdigest()[:32]
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(content)
+    return str(path)
+
+
+def _no_token() -> str | None:
+    return None
+
+
+def _constant(value: str) -> Callable[[], str | None]:
+    return lambda: value
+
+
+def _file_token(path: Path) -> Callable[[], str | None]:
+    cached: list[tuple[float, str | None]] = []
+
+    def token() -> str | None:
+        now = time.monotonic()
+        if not cached or now - cached[0][0] >= TOKEN_RECHECK_SECONDS:
+            try:
+                value: str | None = path.read_text().strip() or None
+            except OSError:
+                # Mid-rotation the file can be briefly missing: keep the last token until it is back.
+                value = cached[0][1] if cached else None
+            cached[:] = [(now, value)]
+        return cached[0][1]
+
+    return token
+
+
+def _from_kubernetes_loader(
+    path: str | os.PathLike[str] | None, context: str | None, selected: Selected
+) -> Connection:
+    """An ``auth-provider`` user: the kubernetes package's loader, imported only now (see the module doc)."""
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+
+    configuration = k8s_client.Configuration()
+    config_file = str(path) if path is not None else os.environ.get("KUBECONFIG") or None
+    try:
+        k8s_config.load_kube_config(
+            config_file=config_file, context=context, client_configuration=configuration, persist_config=False
+        )
+    except (k8s_config.ConfigException, OSError) as error:
+        raise ConfigError(f"Cannot load kubeconfig {selected.source}: {error}") from error
+    server = configuration.host.rstrip("/")
+    ca_file, cert_file, key_file = (
+        configuration.ssl_ca_cert or None,
+        configuration.cert_file or None,
+        configuration.key_file or None,
+    )
+    insecure = not configuration.verify_ssl
+    recheck: list[tuple[float, str | None]] = []
+
+    def token() -> str | None:
+        # The loader's refresh hook renews expired auth-provider tokens; ask it at most once a second.
+        now = time.monotonic()
+        if not recheck or now - recheck[0][0] >= TOKEN_RECHECK_SECONDS:
+            value = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+            recheck[:] = [(now, str(value) if value else None)]
+        return recheck[0][1]
+
+    return _connection(selected, server, token, ca_file, cert_file, key_file, insecure)
