@@ -55,6 +55,27 @@ def test_against_a_cluster_it_installs_the_crds_and_runs_the_operator(tmp_path: 
             assert process.wait(timeout=30) == 0
 
 
+def test_it_waits_for_a_new_crds_storage_before_kopf_starts(tmp_path: Path) -> None:
+    # A real API server answers 429 "storage is (re)initializing" for a CRD just created; Kopf would log
+    # each retry as an ERROR. Three such answers here: start waits them out, and Kopf sees none.
+    with Emulator() as emulator:
+        emulator.inject_fault(verb="list", resource="leadergroups", status=429, times=3)
+        kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
+        log = tmp_path / "start.log"
+        process = start(kubeconfig, log)
+        try:
+            output = wait_for(process, log, "LeaderGroup operator started")
+            assert "Waiting for the API server to serve LeaderGroups" in output
+            wait_for(process, log, "Activity 'login' succeeded")
+            refused = [r for r in emulator.requests if r.resource == "leadergroups" and r.status == 429]
+            assert len(refused) == 3
+            assert all(r.user_agent.startswith("leadergroup/") for r in refused), "all three were ours"
+            assert "[ERROR" not in log.read_text()
+        finally:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) == 0
+
+
 def test_with_no_kubeconfig_at_all_it_runs_the_demo(tmp_path: Path) -> None:
     home = tmp_path / "home"  # no ~/.kube/config here
     home.mkdir()

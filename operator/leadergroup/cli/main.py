@@ -18,7 +18,7 @@ from pathlib import Path
 
 from leadergroup import __version__, packaged
 from leadergroup.kube import ApiError, ApiUnavailable, ConfigError, KubeClient
-from leadergroup.kube.resources import CRDS
+from leadergroup.kube.resources import CRDS, LEADERGROUPS
 
 
 class NoCluster(Exception):
@@ -60,6 +60,7 @@ async def _connect_and_install_crds(kubeconfig: str | None) -> str:
             raise NoCluster(f"{client.connection.server} refused /version: {error}") from None
         try:
             await _install_missing_crds(client)
+            await _wait_until_groups_are_served(client)
         except ApiError as error:
             raise NoCluster(f"{client.connection.server} refused the CRDs: {error}") from None
         return f"{client.connection.server} (Kubernetes {version.get('gitVersion', '?')})"
@@ -77,6 +78,32 @@ async def _install_missing_crds(client: KubeClient) -> None:
     for crd in missing:
         print(f"Installing CRD {crd['metadata']['name']} (kubectl apply -k crds/ does the same)")
         await client.create(CRDS, crd)
+
+
+# A CRD just created is Established before its storage serves: the API server answers 429 "storage is
+# (re)initializing" (a real one, for a few seconds), or 404 while discovery catches up. Kopf retries those
+# but logs each as an ERROR, the first thing a new user would see; waiting here keeps the log clean.
+STORAGE_WAIT_SECONDS = 60.0
+
+
+async def _wait_until_groups_are_served(client: KubeClient, limit: float = STORAGE_WAIT_SECONDS) -> None:
+    """Return once LeaderGroups can be listed (or after ``limit``: Kopf's own retries take over)."""
+    deadline = asyncio.get_running_loop().time() + limit
+    told = False
+    while True:
+        try:
+            await client.request("GET", LEADERGROUPS.path(), params={"limit": "1"})
+            return
+        except ApiError as error:
+            if error.status not in (404, 429):
+                raise
+            if asyncio.get_running_loop().time() >= deadline:
+                return
+            if not told:
+                print("Waiting for the API server to serve LeaderGroups (a new CRD's storage starts up)")
+                told = True
+            retry_after = (error.body.get("details") or {}).get("retryAfterSeconds") or 1
+            await asyncio.sleep(min(float(retry_after), 1.0))
 
 
 def start(options: argparse.Namespace) -> int:
