@@ -9,7 +9,7 @@ as it does when it is not installed. Anything imported afterwards (the ``auth-pr
 loader) still finds it.
 
 Import this module before anything else that imports Kopf (``leadergroup.cli.operator`` does, and
-``tests/cli`` checks that the running operator never loads ``kubernetes``).
+``tests/cli/test_kopfimport.py`` checks that the operator's modules never load ``kubernetes``).
 """
 
 from __future__ import annotations
