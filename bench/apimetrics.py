@@ -18,7 +18,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from leadergroup.kube import ApiError, ApiUnavailable, KubeClient
+from leadergroup.kube import ApiError, KubeClient
 
 REQUESTS = "apiserver_request"  # prometheus_client names a counter's family without ``_total``
 DURATION = "apiserver_request_duration_seconds"
@@ -74,7 +74,7 @@ async def scrape(client: KubeClient) -> Scrape | None:
     """The API server's metrics now; None where it has none or they are not ours to read."""
     try:
         answer = await client.request("GET", "/metrics")
-    except (ApiError, ApiUnavailable):
+    except ApiError:  # ApiUnavailable included
         return None
     text = answer.get("raw")
     return parse(text) if isinstance(text, str) else None

@@ -219,21 +219,27 @@ def _constant(value: str) -> Callable[[], str | None]:
     return lambda: value
 
 
-def _file_token(path: Path) -> Callable[[], str | None]:
+def _rechecked(read: Callable[[str | None], str | None]) -> Callable[[], str | None]:
+    """A token source calling ``read(last token)`` at most once per ``TOKEN_RECHECK_SECONDS``."""
     cached: list[tuple[float, str | None]] = []
 
     def token() -> str | None:
         now = time.monotonic()
         if not cached or now - cached[0][0] >= TOKEN_RECHECK_SECONDS:
-            try:
-                value: str | None = path.read_text().strip() or None
-            except OSError:
-                # Mid-rotation the file can be briefly missing: keep the last token until it is back.
-                value = cached[0][1] if cached else None
-            cached[:] = [(now, value)]
+            cached[:] = [(now, read(cached[0][1] if cached else None))]
         return cached[0][1]
 
     return token
+
+
+def _file_token(path: Path) -> Callable[[], str | None]:
+    def read(last: str | None) -> str | None:
+        try:
+            return path.read_text().strip() or None
+        except OSError:
+            return last  # mid-rotation the file can be briefly missing: keep the last token until it is back
+
+    return _rechecked(read)
 
 
 def _from_kubernetes_loader(
@@ -258,14 +264,10 @@ def _from_kubernetes_loader(
         configuration.key_file or None,
     )
     insecure = not configuration.verify_ssl
-    recheck: list[tuple[float, str | None]] = []
 
-    def token() -> str | None:
-        # The loader's refresh hook renews expired auth-provider tokens; ask it at most once a second.
-        now = time.monotonic()
-        if not recheck or now - recheck[0][0] >= TOKEN_RECHECK_SECONDS:
-            value = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
-            recheck[:] = [(now, str(value) if value else None)]
-        return recheck[0][1]
+    def read(_last: str | None) -> str | None:
+        # The loader's refresh hook renews an expired auth-provider token when the key is asked for.
+        value = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        return str(value) if value else None
 
-    return _connection(selected, server, token, ca_file, cert_file, key_file, insecure)
+    return _connection(selected, server, _rechecked(read), ca_file, cert_file, key_file, insecure)
