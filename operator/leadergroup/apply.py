@@ -27,6 +27,12 @@ LAST_APPLIED_ANNOTATION = f"{constants.GROUP}/last-applied"
 CONFLICT_ATTEMPTS = 3
 # Sections compared and patched; metadata is handled key by key.
 _IGNORED_SECTIONS = ("apiVersion", "kind", "status", "metadata")
+# Fields that alone never make a child drift; they are sent whenever their section is patched anyway. The
+# template's role label only spares the followers' label writes (a pod without it is labelled by patch),
+# so a Deployment made before the label was added is not rolled out, its leader failing over, to add it.
+_UNENFORCED_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Deployment": (("spec", "template", "metadata", "labels", constants.LABEL_ROLE),),
+}
 
 
 class NotOwnedError(Exception):
@@ -157,11 +163,26 @@ def drift_patch(desired: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str
     }
     if metadata:
         patch["metadata"] = metadata
+    unenforced = _UNENFORCED_FIELDS.get(str(desired.get("kind", "")), ())
     for section, value in _managed_sections(desired).items():
         removals = _removals(previous.get(section), value)
-        if removals or not is_subset(value, live.get(section)):
+        judged = value
+        for path in unenforced:
+            if path[0] == section:
+                judged = _without(judged, path[1:])
+        if removals or not is_subset(judged, live.get(section)):
             patch[section] = _merge(value, removals)
     return patch
+
+
+def _without(value: Any, path: tuple[str, ...]) -> Any:
+    """``value`` without the field at ``path`` (a copy of the mappings on the way; the rest shared)."""
+    if not path or not isinstance(value, Mapping) or path[0] not in value:
+        return value
+    head, rest = path[0], path[1:]
+    if not rest:
+        return {key: item for key, item in value.items() if key != head}
+    return {**value, head: _without(value[head], rest)}
 
 
 async def ensure(

@@ -26,6 +26,12 @@ def wait_for(process: subprocess.Popen[str], log: Path, text: str, timeout: floa
     raise AssertionError(f"{text!r} not seen in {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def default_sigint() -> None:
+    """SIGINT as a terminal's Ctrl-C meets it, even when the suite runs in the background (`make test &`
+    in a shell without job control ignores SIGINT, and every child inherits that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(kubeconfig: Path, log: Path) -> subprocess.Popen[str]:
     with log.open("w") as stream:
         return subprocess.Popen(
@@ -33,6 +39,7 @@ def start(kubeconfig: Path, log: Path) -> subprocess.Popen[str]:
             stdout=stream,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=default_sigint,
         )
 
 
@@ -88,6 +95,7 @@ def test_with_no_kubeconfig_at_all_it_runs_the_demo(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
             text=True,
             env={**env, "HOME": str(home), "TMPDIR": str(tmp_path)},
+            preexec_fn=default_sigint,
         )
     try:
         output = wait_for(process, log, "Running the built-in demo instead")

@@ -50,7 +50,10 @@ class DemoRun:
                 start_new_session=True,  # its children join this group: the test can tell if any is left
                 env={**os.environ, "TMPDIR": str(self.tmpdir)},
                 # As a shell without job control starts `cmd &`: SIGINT ignored, inherited through exec.
-                preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
+                # Otherwise the default, whatever the suite itself was started with (`make test &` too).
+                preexec_fn=lambda: signal.signal(
+                    signal.SIGINT, signal.SIG_IGN if sigint_ignored else signal.SIG_DFL
+                ),
             )
 
     def text(self) -> str:

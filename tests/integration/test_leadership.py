@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.elector.fleet import Fleet, holder
+from tests.integration.conftest import OPERATOR_TOKEN
 from tests.support.cluster import Cluster
 from tests.support.eventually import eventually
 from tests.support.identities import service_account_kubeconfig, service_account_user
@@ -105,6 +106,60 @@ async def test_role_labels_follow_the_holder_and_the_service_selects_it(
         selector = ",".join(f"{k}={v}" for k, v in sorted(service["spec"]["selector"].items()))
         selected = await client.list(PODS, namespace, label_selector=selector)
         assert [p["metadata"]["name"] for p in selected["items"]] == [leader]
+
+
+async def operator_wrote_pod(cluster: Cluster, client: KubeClient, namespace: str, pod: str) -> bool:
+    """Whether the operator ever wrote the pod: its requests on the emulator, managedFields on a real one."""
+    if cluster.emulator is not None:
+        return any(
+            r.user == OPERATOR_TOKEN and r.verb == "patch" and r.resource == "pods" and r.name == pod
+            for r in cluster.emulator.requests
+        )
+    fields = (await client.get(PODS, pod, namespace))["metadata"].get("managedFields") or []
+    return any(entry.get("manager") == constants.MANAGER for entry in fields)
+
+
+async def test_only_the_holders_pod_is_written_followers_start_labelled(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient
+) -> None:
+    namespace = cluster.namespace
+    pods = await start_group(client, cluster, group_body(namespace, "starts"))
+    assert (await roles(client, namespace, pods)) == {pod: ("follower", None) for pod in pods}
+    await take(client, namespace, "starts", pods[0])
+    expected = {
+        pod: (("leader", LEADER_DELETION_COST) if pod == pods[0] else ("follower", None)) for pod in pods
+    }
+
+    async def labelled() -> bool:
+        return await roles(client, namespace, pods) == expected
+
+    await eventually(labelled, timeout=5, message="the holder labelled leader")
+    assert await operator_wrote_pod(cluster, client, namespace, pods[0])
+    assert [pod for pod in pods[1:] if await operator_wrote_pod(cluster, client, namespace, pod)] == []
+
+
+async def test_a_deployment_without_the_template_role_label_is_not_rolled_out(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient
+) -> None:
+    """A Deployment made before its template carried the role label keeps its pods: no rollout to add it."""
+    namespace = cluster.namespace
+    await start_group(client, cluster, group_body(namespace, "older"))
+    # As an earlier version made it; the hand-removed managed-by label is drift the operator does fix,
+    # so its patch shows that it judged this very object.
+    older = {
+        "metadata": {"labels": {constants.LABEL_MANAGED_BY: None}},
+        "spec": {"template": {"metadata": {"labels": {constants.LABEL_ROLE: None}}}},
+    }
+    edited = await client.patch(DEPLOYMENTS, "older", older, namespace)
+
+    async def relabelled() -> dict[str, Any] | None:
+        deployment = await client.get(DEPLOYMENTS, "older", namespace)
+        labels = deployment["metadata"].get("labels") or {}
+        return deployment if labels.get(constants.LABEL_MANAGED_BY) == constants.MANAGER else None
+
+    healed = await eventually(relabelled, timeout=10, message="the Deployment's own label restored")
+    assert healed["metadata"]["generation"] == edited["metadata"]["generation"]
+    assert constants.LABEL_ROLE not in healed["spec"]["template"]["metadata"]["labels"]
 
 
 @pytest.mark.parametrize("failover", [True, False], ids=["fast-failover", "no-fast-failover"])

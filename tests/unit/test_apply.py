@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from leadergroup import constants
 from leadergroup.apply import drift_patch, is_owned_by, is_subset
 
 
@@ -81,6 +82,31 @@ class TestDriftPatch:
         assert drift_patch(desired, live) == {}
         live["metadata"]["labels"] = {}
         assert drift_patch(desired, live) == {"metadata": {"labels": {"a": "1"}}}
+
+    def test_the_template_role_label_alone_is_not_drift(self) -> None:
+        # A Deployment made before the template carried the role label is not rolled out to add it.
+        role = {constants.LABEL_ROLE: constants.ROLE_FOLLOWER}
+        desired = deployment(template={"metadata": {"labels": {"g": "1", **role}}, "spec": {}})
+        live = deployment(template={"metadata": {"labels": {"g": "1"}}, "spec": {}})
+        assert drift_patch(desired, live) == {}
+
+    def test_the_template_role_label_goes_with_another_change(self) -> None:
+        role = {constants.LABEL_ROLE: constants.ROLE_FOLLOWER}
+        desired = deployment(template={"metadata": {"labels": {"g": "1", **role}}, "spec": {}})
+        live = deployment(template={"metadata": {"labels": {"g": "1"}}, "spec": {}})
+        live["spec"]["replicas"] = 1
+        patch = drift_patch(desired, live)
+        assert patch["spec"]["replicas"] == 3
+        assert patch["spec"]["template"]["metadata"]["labels"] == {"g": "1", **role}
+
+    def test_only_the_deployment_template_role_label_is_spared(self) -> None:
+        role = {constants.LABEL_ROLE: constants.ROLE_FOLLOWER}
+        desired = deployment(template={"metadata": {"labels": {"g": "1", **role}}, "spec": {}})
+        live = deployment(template={"metadata": {"labels": {**role}}, "spec": {}})
+        assert drift_patch(desired, live) != {}
+        desired["kind"] = live["kind"] = "StatefulSet"
+        live["spec"]["template"]["metadata"]["labels"] = {"g": "1"}
+        assert drift_patch(desired, live) != {}
 
 
 class TestOwnership:

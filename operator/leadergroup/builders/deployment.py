@@ -67,8 +67,13 @@ def get_deployment(lg: LeaderGroup) -> dict[str, Any]:
     """
     template = copy.deepcopy(lg.spec.template)
     pod_metadata: dict[str, Any] = template.get("metadata") or {}
-    # Ours last: the model has already refused templates whose labels fight the selector.
-    pod_metadata["labels"] = {**(pod_metadata.get("labels") or {}), **get_labels(lg)}
+    # Ours last: the model has already refused templates whose labels fight the selector or set the role.
+    # Every pod starts as a follower, so that only the holder's pod needs a label write when it leads.
+    pod_metadata["labels"] = {
+        **(pod_metadata.get("labels") or {}),
+        **get_labels(lg),
+        constants.LABEL_ROLE: constants.ROLE_FOLLOWER,
+    }
     pod_spec: dict[str, Any] = template["spec"]
     pod_spec["serviceAccountName"] = constants.service_account_name(lg.name)
     election_env = get_election_env(lg)

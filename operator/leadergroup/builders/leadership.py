@@ -18,10 +18,10 @@ def get_pod_role_patch(pod: Mapping[str, Any], holder: str) -> dict[str, Any] | 
 
     The holder is labelled ``leader`` (which the leader Service selects) and carries the deletion cost;
     every other pod is a ``follower``. Only our label and our annotation value are touched: a deletion
-    cost the user set on a follower is left alone. A pod that has no role yet gets none while nobody
-    leads: the group's first holder labels every pod anyway, and labelling them ``follower`` before it
-    would cost the holder's pod a second write (measured on a real API server, where pods always exist
-    seconds before any of them leads).
+    cost the user set on a follower is left alone. Pods start as followers from the Deployment's
+    template, so most of them never need a write; one without the label (its Deployment made before the
+    template had it, or the label removed by hand) gets none while nobody leads, and is labelled when
+    someone does.
 
     Args:
         pod: A pod of the group.

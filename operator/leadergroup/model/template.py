@@ -48,8 +48,8 @@ def _labels_problem(metadata: Mapping[str, Any]) -> NestedFieldError | None:
     if constants.LABEL_ROLE in labels:
         return NestedFieldError(
             ".metadata.labels",
-            f"{constants.LABEL_ROLE} must not be set: the operator labels the pod holding the Lease as "
-            f"{constants.ROLE_LEADER}, and a template label would mark every new pod as leader",
+            f"{constants.LABEL_ROLE} must not be set: the operator sets it, {constants.ROLE_FOLLOWER} on "
+            f"every new pod and {constants.ROLE_LEADER} on the pod holding the Lease",
         )
     return None
 

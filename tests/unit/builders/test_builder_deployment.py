@@ -58,6 +58,8 @@ class TestPodTemplate:
             "app": "elector",
             "app.kubernetes.io/managed-by": "leadergroup-operator",
             "leadergroup.dev/group": "billing",
+            # Every new pod starts as a follower: only the holder's pod is relabelled when it leads.
+            "leadergroup.dev/role": "follower",
         }
 
     def test_pod_labels_match_the_selector(self, make_group: MakeGroup) -> None:

@@ -39,8 +39,9 @@ class TestPodRolePatch:
         assert get_pod_role_patch(pod("a", constants.ROLE_LEADER, LEADER_DELETION_COST), "a") is None
         assert get_pod_role_patch(pod("b", constants.ROLE_FOLLOWER), "a") is None
 
-    def test_no_write_for_a_new_pod_while_nobody_leads(self) -> None:
-        # The first holder labels every pod; a follower label before it would be one more write.
+    def test_no_write_for_a_pod_while_nobody_leads(self) -> None:
+        # New pods are followers from the template; an unlabelled one waits for the first holder.
+        assert get_pod_role_patch(pod("a", constants.ROLE_FOLLOWER), "") is None
         assert get_pod_role_patch(pod("a"), "") is None
 
     def test_a_former_leader_follows_when_the_lease_is_released(self) -> None:
