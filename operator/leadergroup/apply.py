@@ -27,9 +27,10 @@ LAST_APPLIED_ANNOTATION = f"{constants.GROUP}/last-applied"
 CONFLICT_ATTEMPTS = 3
 # Sections compared and patched; metadata is handled key by key.
 _IGNORED_SECTIONS = ("apiVersion", "kind", "status", "metadata")
-# Fields that alone never make a child drift; they are sent whenever their section is patched anyway. The
-# template's role label only spares the followers' label writes (a pod without it is labelled by patch),
-# so a Deployment made before the label was added is not rolled out, its leader failing over, to add it.
+# Fields whose absence alone never makes a child drift (another value does); they are sent whenever their
+# section is patched anyway. The template's role label only spares the followers' label writes (a pod
+# without it is labelled by patch), so a Deployment made before the label was added is not rolled out, its
+# leader failing over, to add it.
 _UNENFORCED_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "Deployment": (("spec", "template", "metadata", "labels", constants.LABEL_ROLE),),
 }
@@ -168,11 +169,20 @@ def drift_patch(desired: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str
         removals = _removals(previous.get(section), value)
         judged = value
         for path in unenforced:
-            if path[0] == section:
+            if path[0] == section and not _has(live.get(section), path[1:]):
                 judged = _without(judged, path[1:])
         if removals or not is_subset(judged, live.get(section)):
             patch[section] = _merge(value, removals)
     return patch
+
+
+def _has(value: Any, path: tuple[str, ...]) -> bool:
+    """Whether ``value`` has a field at ``path``."""
+    for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            return False
+        value = value[key]
+    return True
 
 
 def _without(value: Any, path: tuple[str, ...]) -> Any:

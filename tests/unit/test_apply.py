@@ -99,6 +99,14 @@ class TestDriftPatch:
         assert patch["spec"]["replicas"] == 3
         assert patch["spec"]["template"]["metadata"]["labels"] == {"g": "1", **role}
 
+    def test_another_template_role_is_drift(self) -> None:
+        desired = deployment(
+            template={"metadata": {"labels": {constants.LABEL_ROLE: "follower"}}, "spec": {}}
+        )
+        live = deployment(template={"metadata": {"labels": {constants.LABEL_ROLE: "leader"}}, "spec": {}})
+        patch = drift_patch(desired, live)
+        assert patch["spec"]["template"]["metadata"]["labels"] == {constants.LABEL_ROLE: "follower"}
+
     def test_only_the_deployment_template_role_label_is_spared(self) -> None:
         role = {constants.LABEL_ROLE: constants.ROLE_FOLLOWER}
         desired = deployment(template={"metadata": {"labels": {"g": "1", **role}}, "spec": {}})
