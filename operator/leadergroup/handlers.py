@@ -19,6 +19,7 @@ from leadergroup.bookkeeping import RememberedDiffBase, RetriesOnlyProgress
 from leadergroup.following import LeaseFollower, LeaseFollowing, with_retries
 from leadergroup.kube import KubeClient
 from leadergroup.kube import config as kube_config
+from leadergroup.kube.client import authorization, open_session
 from leadergroup.reconcile import GroupController, TransientError
 
 LEADERGROUPS = (constants.GROUP, constants.VERSION, constants.PLURAL)
@@ -60,18 +61,16 @@ def controller(memo: kopf.Memo) -> GroupController:
 
 
 @kopf.on.login()
-def login(**_: Any) -> kopf.ConnectionInfo:
-    """Give Kopf the same credentials as our client (kubeconfig or in-cluster, exec plugins included)."""
-    connection = kube_config.auto()
-    return kopf.ConnectionInfo(
-        server=connection.server,
-        scheme="Bearer" if connection.bearer_token() else None,
-        token=connection.bearer_token(),
-        ca_path=connection.ca_file,
-        certificate_path=connection.cert_file,
-        private_key_path=connection.key_file,
-        insecure=connection.insecure,
-        default_namespace=connection.namespace,
+async def login(**_: Any) -> kopf.AiohttpSession:
+    """Give Kopf a session made as our client's: same credentials, TLS (``tls-server-name`` too) and proxy.
+
+    Kopf calls this again when the API server answers 401, so an expired exec-plugin token is renewed.
+    """
+    # In a thread: an exec plugin may take seconds, and Kopf's watches share this event loop.
+    connection = await asyncio.to_thread(kube_config.auto)
+    session = open_session(connection, connection_limit=0, headers=authorization(connection))
+    return kopf.AiohttpSession(
+        server=connection.server, default_namespace=connection.namespace, aiohttp_session=session
     )
 
 

@@ -70,16 +70,12 @@ class KubeClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.connection.ssl_context or False, limit=64)
-            self._session = aiohttp.ClientSession(connector=connector)
+            self._session = open_session(self.connection, connection_limit=64)
         return self._session
 
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
-        token = self.connection.token()
-        if token:
-            scheme_given = token.lower().startswith(("bearer ", "basic "))
-            headers["Authorization"] = token if scheme_given else f"Bearer {token}"
+        headers.update(authorization(self.connection))
         if content_type:
             headers["Content-Type"] = content_type
         return headers
@@ -240,6 +236,26 @@ class KubeClient:
                     yield event
         except (TimeoutError, aiohttp.ClientConnectionError) as error:
             raise ApiUnavailable(f"watch {resource}: {error!r}") from error
+
+
+def authorization(connection: config.Connection) -> dict[str, str]:
+    """The ``Authorization`` header for the connection's current token (none without one)."""
+    token = connection.token()
+    if not token:
+        return {}
+    scheme_given = token.lower().startswith(("bearer ", "basic "))
+    return {"Authorization": token if scheme_given else f"Bearer {token}"}
+
+
+def open_session(
+    connection: config.Connection, *, connection_limit: int, headers: Mapping[str, str] | None = None
+) -> aiohttp.ClientSession:
+    """An aiohttp session to ``connection``'s server: its TLS context and proxy (0 connections: no limit).
+
+    Our client and Kopf's (the operator's login) both use it, so both reach the server the same way.
+    """
+    connector = aiohttp.TCPConnector(ssl=connection.ssl_context or False, limit=connection_limit)
+    return aiohttp.ClientSession(connector=connector, proxy=connection.proxy, headers=headers)
 
 
 def _selectors(

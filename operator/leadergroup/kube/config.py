@@ -3,10 +3,11 @@
 Read here rather than with the ``kubernetes`` package's loaders: importing any part of that package loads
 its whole generated client (about 900 model classes), some 20 MB in every elector and operator process for
 a few YAML lookups. What kubectl users rely on is covered: the ``$KUBECONFIG`` list and contexts
-(:mod:`leadergroup.kube.kubeconfig`), tokens and token files, client certificates, CA bundles, basic auth
-and exec credential plugins (:mod:`leadergroup.kube.execplugin`). The legacy ``auth-provider`` stanza (oidc,
-and the gcp/azure ones client-go dropped in 1.26) is left to the ``kubernetes`` package, imported only when
-a kubeconfig uses it.
+(:mod:`leadergroup.kube.kubeconfig`), tokens and token files, client certificates, CA bundles, basic auth,
+exec credential plugins (:mod:`leadergroup.kube.execplugin`), ``proxy-url`` and the proxy environment
+variables, and ``tls-server-name`` (:mod:`leadergroup.kube.transport`). The legacy ``auth-provider``
+stanza (oidc, and the gcp/azure ones client-go dropped in 1.26) is left to the ``kubernetes`` package,
+imported only when a kubeconfig uses it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leadergroup.kube import execplugin
+from leadergroup.kube import execplugin, transport
 from leadergroup.kube.kubeconfig import KubeconfigError, Selected, kubeconfig_paths, select
 
 
@@ -42,11 +43,15 @@ class Connection:
     ssl_context: ssl.SSLContext | None
     namespace: str = "default"
     source: str = ""
-    # The same TLS material as paths, for clients that build their own context (Kopf's login).
+    # The TLS material as paths (ssl loads certificates from files; inline data is written to private ones).
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
     insecure: bool = False
+    # The HTTP(S) proxy every request goes through, if any (leadergroup.kube.transport).
+    proxy: str | None = None
+    # The name the server's certificate is checked against instead of the host of ``server``.
+    tls_server_name: str | None = None
 
     def bearer_token(self) -> str | None:
         """The current token without its ``Bearer`` prefix."""
@@ -99,7 +104,7 @@ def _connect(selected: Selected) -> Connection:
             token = execplugin.cached_token(user["exec"], cluster, credential)
     if bool(cert_file) != bool(key_file):
         raise ConfigError(f"{selected.source}: a client certificate needs its key, and a key its certificate")
-    return _connection(selected, server, token, ca_file, cert_file, key_file, insecure)
+    return _connection(selected, server, token, ca_file, cert_file, key_file, insecure, cluster)
 
 
 def _connection(
@@ -110,17 +115,25 @@ def _connection(
     cert_file: str | None,
     key_file: str | None,
     insecure: bool,
+    cluster: Mapping[str, Any],
 ) -> Connection:
+    server_name = str(cluster.get("tls-server-name") or "") or None
+    try:
+        proxy = transport.proxy_for(server, str(cluster.get("proxy-url") or "") or None)
+    except transport.TransportError as error:
+        raise ConfigError(f"{selected.source}: {error}") from error
     return Connection(
         server=server,
         token=token,
-        ssl_context=_ssl_context(server, ca_file, cert_file, key_file, insecure),
+        ssl_context=_ssl_context(server, ca_file, cert_file, key_file, insecure, server_name),
         namespace=selected.namespace,
         source=selected.source,
         ca_file=ca_file,
         cert_file=cert_file,
         key_file=key_file,
         insecure=insecure,
+        proxy=proxy,
+        tls_server_name=server_name,
     )
 
 
@@ -141,6 +154,10 @@ def in_cluster() -> Connection:
     namespace = namespace_path.read_text().strip() if namespace_path.is_file() else "default"
     server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
     ca_file = str(ca_path) if ca_path.is_file() else None
+    try:
+        proxy = transport.proxy_for(server, None)  # client-go honours HTTPS_PROXY / NO_PROXY in a pod too
+    except transport.TransportError as error:
+        raise ConfigError(f"in-cluster: {error}") from error
     return Connection(
         server=server,
         token=_file_token(token_path),
@@ -148,6 +165,7 @@ def in_cluster() -> Connection:
         namespace=namespace,
         source="in-cluster",
         ca_file=ca_file,
+        proxy=proxy,
     )
 
 
@@ -166,12 +184,17 @@ def auto(kubeconfig: str | os.PathLike[str] | None = None) -> Connection:
 
 
 def _ssl_context(
-    server: str, ca_file: str | None, cert_file: str | None, key_file: str | None, insecure: bool
+    server: str,
+    ca_file: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    insecure: bool,
+    server_name: str | None = None,
 ) -> ssl.SSLContext | None:
     if not server.startswith("https"):
         return None
     try:
-        context = ssl.create_default_context(cafile=ca_file)
+        context = transport.client_context(ca_file, server_name)
         if insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -264,10 +287,11 @@ def _from_kubernetes_loader(
         configuration.key_file or None,
     )
     insecure = not configuration.verify_ssl
+    cluster = {"tls-server-name": configuration.tls_server_name, "proxy-url": configuration.proxy}
 
     def read(_last: str | None) -> str | None:
         # The loader's refresh hook renews an expired auth-provider token when the key is asked for.
         value = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
         return str(value) if value else None
 
-    return _connection(selected, server, _rechecked(read), ca_file, cert_file, key_file, insecure)
+    return _connection(selected, server, _rechecked(read), ca_file, cert_file, key_file, insecure, cluster)

@@ -128,8 +128,9 @@ def _cluster_info(cluster: Mapping[str, Any]) -> dict[str, Any]:
         info["certificate-authority-data"] = cluster["certificate-authority-data"]
     if cluster.get("insecure-skip-tls-verify"):
         info["insecure-skip-tls-verify"] = True
-    if cluster.get("tls-server-name"):
-        info["tls-server-name"] = cluster["tls-server-name"]
+    for field in ("tls-server-name", "proxy-url"):
+        if cluster.get(field):
+            info[field] = cluster[field]
     extension = next(
         (
             entry.get("extension")

@@ -54,14 +54,25 @@ def test_the_plugin_gets_its_args_env_and_the_cluster_and_its_token_is_used(tmp_
     plugin = plugin_config(
         write_plugin(tmp_path), env=[{"name": "REGION", "value": "eu-1"}], provideClusterInfo=True
     )
-    cluster = {"server": "https://k:6443", "certificate-authority-data": "Q0E="}
+    cluster = {
+        "server": "https://k:6443",
+        "certificate-authority-data": "Q0E=",
+        "tls-server-name": "kubernetes",
+        "proxy-url": "http://proxy:3128",
+        "certificate-authority": "/not/passed/ca.crt",
+    }
     credential = run_plugin(plugin, cluster)
     seen = json.loads(credential.token or "")
     assert seen["args"] == ["get-token", "--x"]
     assert seen["region"] == "eu-1"
     assert seen["spec"] == {
         "interactive": False,
-        "cluster": {"server": "https://k:6443", "certificate-authority-data": "Q0E="},
+        "cluster": {
+            "server": "https://k:6443",
+            "certificate-authority-data": "Q0E=",
+            "tls-server-name": "kubernetes",
+            "proxy-url": "http://proxy:3128",
+        },
     }
     assert credential.expires_at is None
 
