@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,4 +69,38 @@ def test_a_taken_metrics_port_fails_fast_with_a_reason() -> None:
         )
     assert result.returncode == 1
     assert f"--metrics-port {port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("kubeconfig", "reason"),
+    [
+        ("absent", "absent: no such file"),
+        ("socks", "proxy-url socks5://127.0.0.1:1080: SOCKS proxies are not supported"),
+    ],
+)
+def test_a_kubeconfig_that_cannot_work_fails_fast_with_a_reason(
+    tmp_path: Path, kubeconfig: str, reason: str
+) -> None:
+    (tmp_path / "socks").write_text(
+        "clusters: [{name: c, cluster: {server: 'https://10.1.2.3:6443', proxy-url: 'socks5://127.0.0.1:1080'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leadergroup.cli.operator",
+            "--standalone",
+            f"--kubeconfig={tmp_path / kubeconfig}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("leadergroup-operator: error: ")
+    assert reason in result.stderr
     assert "Traceback" not in result.stderr

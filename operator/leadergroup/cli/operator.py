@@ -27,7 +27,8 @@ from leadergroup.cli import peering, sharding
 from leadergroup.cli.activity import PeeringGate
 from leadergroup.cli.kopfimport import kopf  # the first import of Kopf (see its module)
 from leadergroup.following import ActivityGate, AlwaysActive, LeaseFollowing
-from leadergroup.kube import ApiError, KubeClient
+from leadergroup.kube import ApiError, ConfigError, KubeClient
+from leadergroup.kube import config as kube_config
 from leadergroup.kube.resources import LEASES
 
 logger = logging.getLogger("leadergroup.cli.operator")
@@ -270,6 +271,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"leadergroup-operator: error: --metrics-port {options.metrics_port}: {problem}", file=sys.stderr
         )
+        return 1
+    try:
+        # As for the port: Kopf would retry its login and startup every minute on a kubeconfig that can
+        # never work (unreadable, a SOCKS proxy, no cluster at all), with a traceback each time.
+        kube_config.auto()
+    except ConfigError as error:
+        print(f"leadergroup-operator: error: {error}", file=sys.stderr)
         return 1
     kopf.configure(verbose=options.verbose, debug=options.debug, quiet=options.quiet)
     import leadergroup.handlers  # noqa: F401  (registers the handlers)
