@@ -51,6 +51,8 @@ def test_against_a_cluster_it_installs_the_crds_and_runs_the_operator(tmp_path: 
         try:
             wait_for(process, log, "Running the operator against")
             output = wait_for(process, log, "LeaderGroup operator started")
+            # By its first login Kopf has taken over SIGINT, so Ctrl-C below is Kopf's graceful stop.
+            wait_for(process, log, "Activity 'login' succeeded")
             assert "Installing CRD leadergroups.leadergroup.dev" in output
             installed = {
                 crd["metadata"]["name"]
@@ -60,6 +62,21 @@ def test_against_a_cluster_it_installs_the_crds_and_runs_the_operator(tmp_path: 
         finally:
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=30) == 0
+
+
+def test_ctrl_c_while_the_operator_starts_stops_it_cleanly(tmp_path: Path) -> None:
+    # Kopf takes over SIGINT only once its tasks are spawned; a Ctrl-C before that is ours to handle.
+    with Emulator() as emulator:
+        kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
+        log = tmp_path / "start.log"
+        process = start(kubeconfig, log)
+        try:
+            wait_for(process, log, "Running the operator against")
+        finally:
+            process.send_signal(signal.SIGINT)
+            # 130 when interrupted before Kopf runs (nearly always here), 0 when Kopf got the signal.
+            assert process.wait(timeout=30) in (130, 0)
+    assert "Traceback" not in log.read_text()
 
 
 def test_it_waits_for_a_new_crds_storage_before_kopf_starts(tmp_path: Path) -> None:

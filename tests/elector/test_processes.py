@@ -152,10 +152,12 @@ async def test_run_exits_with_the_commands_status_and_releases(
 async def test_run_sigterm_stops_the_command_then_releases(
     fleet: Fleet, client: KubeClient, cluster: Cluster, tmp_path: Path
 ) -> None:
-    marker = tmp_path / "terminated"
-    command = ["sh", "-c", f'trap "touch {marker}; exit 3" TERM; while true; do sleep 0.05; done']
-    fleet.start("graceful", mode="run", command=command)
+    marker, trapping = tmp_path / "terminated", tmp_path / "trapping"
+    trap = f'trap "touch {marker}; exit 3" TERM; touch {trapping}; while true; do sleep 0.05; done'
+    fleet.start("graceful", mode="run", command=["sh", "-c", trap])
     await eventually(lambda: fleet.electors["graceful"].is_leading(), timeout=20)
+    # SIGTERM before sh has set its trap would end it with 143: wait for the command to be ready.
+    await eventually(trapping.exists, timeout=20)
     assert fleet.terminate("graceful") == 3
     assert marker.exists()
     assert await holder(client, cluster.namespace, fleet.lease_name) == ""

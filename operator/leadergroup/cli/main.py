@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -158,7 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.command is None:
         parser.print_help()
         return 2
-    return start(options)
+    try:
+        return start(options)
+    except KeyboardInterrupt:
+        # Ctrl-C while the CRDs are installed or Kopf is imported, before anything runs: no traceback.
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

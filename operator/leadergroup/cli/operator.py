@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -255,6 +256,10 @@ def port_unavailable(port: int) -> str | None:
     return None
 
 
+# The exit status of a start interrupted by Ctrl-C before Kopf runs (Kopf itself exits 0 on SIGINT).
+INTERRUPTED = 128 + signal.SIGINT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options and run the operator until SIGTERM/SIGINT."""
     options = build_parser().parse_args(argv)
@@ -279,11 +284,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"leadergroup-operator: error: {error}", file=sys.stderr)
         return 1
-    kopf.configure(verbose=options.verbose, debug=options.debug, quiet=options.quiet)
-    import leadergroup.handlers  # noqa: F401  (registers the handlers)
+    try:
+        kopf.configure(verbose=options.verbose, debug=options.debug, quiet=options.quiet)
+        import leadergroup.handlers  # noqa: F401  (registers the handlers)
 
-    with contextlib.suppress(asyncio.CancelledError):
-        return asyncio.run(run(options))
+        with contextlib.suppress(asyncio.CancelledError):
+            return asyncio.run(run(options))
+    except KeyboardInterrupt:
+        # Ctrl-C before Kopf installed its own SIGINT handler (it does so only once its tasks are spawned):
+        # Python or asyncio stopped the start instead. Interrupted: no traceback, the conventional 130.
+        return INTERRUPTED
     return 0
 
 

@@ -7,9 +7,11 @@ writes and watches, and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
@@ -27,10 +29,17 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
     "strategic": "application/strategic-merge-patch+json",
 }
 DEFAULT_USER_AGENT = f"leadergroup/{__version__}"
+# After a 401 the credentials are loaded again (an exec plugin run again) at most this often.
+RECONNECT_INTERVAL_SECONDS = 10.0
 
 
 class KubeClient:
-    """One API server, one aiohttp session. Use as an async context manager or call :meth:`close`."""
+    """One API server, one aiohttp session. Use as an async context manager or call :meth:`close`.
+
+    Given ``reconnect`` (as :meth:`auto` does), a 401 loads the credentials again and retries once, as
+    client-go does for exec plugins: a client certificate an exec plugin issued expires with no token
+    expiry to warn of it, and a token can be revoked before its expiry.
+    """
 
     def __init__(
         self,
@@ -38,16 +47,21 @@ class KubeClient:
         *,
         user_agent: str = DEFAULT_USER_AGENT,
         request_timeout: float = 30.0,
+        reconnect: Callable[[], config.Connection] | None = None,
     ) -> None:
         self.connection = connection
         self.user_agent = user_agent
         self.request_timeout = request_timeout
+        self._reconnect = reconnect
+        self._reconnected_at: float | None = None
+        self._reconnecting = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
+        self._retired_sessions: list[aiohttp.ClientSession] = []
 
     @classmethod
     def auto(cls, kubeconfig: str | os.PathLike[str] | None = None, **kwargs: Any) -> KubeClient:
         """A client for the given kubeconfig, else ``$KUBECONFIG`` / ``~/.kube/config``, else in-cluster."""
-        return cls(config.auto(kubeconfig), **kwargs)
+        return cls(config.auto(kubeconfig), reconnect=lambda: config.auto(kubeconfig), **kwargs)
 
     @property
     def namespace(self) -> str:
@@ -63,10 +77,33 @@ class KubeClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the HTTP session (and those left by a reconnect)."""
+        for session in [*self._retired_sessions, self._session]:
+            if session is not None:
+                await session.close()
+        self._session, self._retired_sessions = None, []
+
+    async def _renewed(self, rejected: config.Connection) -> bool:
+        """After a 401 with ``rejected``: load the credentials again; True when a retry may now succeed."""
+        if self._reconnect is None:
+            return False
+        async with self._reconnecting:
+            if self.connection is not rejected:
+                return True  # another request renewed them meanwhile
+            now = time.monotonic()
+            if self._reconnected_at is not None and now - self._reconnected_at < RECONNECT_INTERVAL_SECONDS:
+                return False  # just renewed, and still refused: the credentials themselves are refused
+            self._reconnected_at = now
+            try:
+                # In a thread: an exec plugin may take seconds, and the event loop is shared.
+                self.connection = await asyncio.to_thread(self._reconnect)
+            except config.ConfigError:
+                return False
+            if self._session is not None:
+                # A new TLS context needs a new session; watches open on the old one end as they will.
+                self._retired_sessions.append(self._session)
+                self._session = None
+            return True
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -90,6 +127,17 @@ class KubeClient:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         """Send one request and return the decoded JSON answer; raise :class:`ApiError` on failure."""
+        connection = self.connection
+        try:
+            return await self._send(method, path, params, body, content_type)
+        except ApiError as error:
+            if error.status != 401 or not await self._renewed(connection):
+                raise
+        return await self._send(method, path, params, body, content_type)
+
+    async def _send(
+        self, method: str, path: str, params: Mapping[str, str] | None, body: Any, content_type: str
+    ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body)
         try:
             async with self._http().request(
@@ -219,6 +267,7 @@ class KubeClient:
         if allow_bookmarks:
             params["allowWatchBookmarks"] = "true"
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.request_timeout)
+        connection = self.connection
         try:
             async with self._http().get(
                 self.connection.server + resource.path(namespace),
@@ -228,6 +277,8 @@ class KubeClient:
             ) as response:
                 if response.status >= 400:
                     text = await response.text()
+                    if response.status == 401:
+                        await self._renewed(connection)  # for the caller's next watch
                     raise ApiError.from_status(response.status, _json_or_text(text))
                 async for event in _json_lines(response.content):
                     if event.get("type") == "ERROR":

@@ -34,7 +34,8 @@ def proxy_for(server: str, proxy_url: str | None, environ: Mapping[str, str] | N
     scheme = "https" if target.scheme == "https" else "http"
     variable = f"{scheme.upper()}_PROXY"
     found = environ.get(variable) or environ.get(variable.lower())
-    if not found or _bypassed(target.hostname or "", target.port, environ):
+    port = target.port or (443 if scheme == "https" else 80)
+    if not found or _bypassed(target.hostname or "", port, environ):
         return None
     if "://" not in found:
         found = "http://" + found  # Go reads a bare host:port as an http proxy
@@ -53,7 +54,7 @@ def _checked(proxy: str, origin: str) -> str:
     return proxy
 
 
-def _bypassed(host: str, port: int | None, environ: Mapping[str, str]) -> bool:
+def _bypassed(host: str, port: int, environ: Mapping[str, str]) -> bool:
     """Go's rules: loopback always, then each ``NO_PROXY`` entry (``*``, an address, a CIDR, a domain)."""
     host = host.lower().rstrip(".")
     address = _address(host)

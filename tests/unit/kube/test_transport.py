@@ -53,6 +53,7 @@ def test_the_proxy_is_the_kubeconfigs_else_the_environments(
         (HTTPS_SERVER, ".example.com", False),
         (HTTPS_SERVER, "other.org, apiserver.example.com:6443", False),
         (HTTPS_SERVER, "apiserver.example.com:443", True),  # another port
+        ("https://apiserver.example.com", "apiserver.example.com:443", False),  # https's own port
         (HTTPS_SERVER, "ample.com", True),  # not a suffix on a label boundary
         ("https://10.96.0.1:443", "10.0.0.0/8", False),
         ("https://10.96.0.1:443", "10.96.0.1", False),
@@ -127,6 +128,27 @@ class Setup:
     ca_file: Path
     seen: Seen
 
+    @property
+    def server(self) -> str:
+        """A name no resolver knows and the certificate does not carry: only the proxy reaches it."""
+        return f"https://apiserver.internal.invalid:{self.server_port}"
+
+    @property
+    def connect_line(self) -> str:
+        """The request line the proxy sees for :attr:`server`."""
+        return f"CONNECT apiserver.internal.invalid:{self.server_port} HTTP/1.1"
+
+    def cluster(
+        self, *, proxy_url: bool = True, tls_server_name: str | None = "kubernetes"
+    ) -> dict[str, Any]:
+        """A kubeconfig cluster for :attr:`server`, through the proxy and with a name the certificate has."""
+        cluster: dict[str, Any] = {"server": self.server, "certificate-authority": str(self.ca_file)}
+        if proxy_url:
+            cluster["proxy-url"] = self.proxy_url
+        if tls_server_name:
+            cluster["tls-server-name"] = tls_server_name
+        return cluster
+
 
 @pytest.fixture
 async def behind_a_proxy(pki: Pki) -> AsyncIterator[Setup]:
@@ -136,9 +158,12 @@ async def behind_a_proxy(pki: Pki) -> AsyncIterator[Setup]:
         seen.authorizations.append(request.headers.get("Authorization"))
         return web.json_response({"kind": "NamespaceList", "items": [{"metadata": {"name": "default"}}]})
 
+    def record_server_name(_socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
+        seen.server_names.append(name)
+
     serving = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     serving.load_cert_chain(pki.serving.cert, pki.serving.key)
-    serving.sni_callback = lambda _socket, name, _context: seen.server_names.append(name)  # type: ignore[assignment, func-returns-value]
+    serving.sni_callback = record_server_name
     app = web.Application()
     app.router.add_get("/api/v1/namespaces", namespaces)
     runner = web.AppRunner(app)
@@ -175,24 +200,17 @@ async def behind_a_proxy(pki: Pki) -> AsyncIterator[Setup]:
 async def test_requests_go_through_the_proxy_and_check_the_tls_server_name(
     tmp_path: Path, behind_a_proxy: Setup
 ) -> None:
-    # A name no resolver knows and the certificate does not carry: only the proxy can reach it, and only
-    # tls-server-name makes its certificate acceptable.
-    server = f"https://apiserver.internal.invalid:{behind_a_proxy.server_port}"
-    cluster = {
-        "server": server,
-        "certificate-authority": str(behind_a_proxy.ca_file),
-        "proxy-url": behind_a_proxy.proxy_url,
-        "tls-server-name": "kubernetes.default.svc",
-    }
+    cluster = behind_a_proxy.cluster(tls_server_name="kubernetes.default.svc")
     async with KubeClient.auto(kubeconfig(tmp_path / "kc", cluster)) as client:
         listed = await client.list(resources.NAMESPACES)
     assert [item["metadata"]["name"] for item in listed["items"]] == ["default"]
     seen = behind_a_proxy.seen
-    assert seen.connects == [f"CONNECT apiserver.internal.invalid:{behind_a_proxy.server_port} HTTP/1.1"]
+    assert seen.connects == [behind_a_proxy.connect_line]
     assert seen.server_names == ["kubernetes.default.svc"]
     assert seen.authorizations == ["Bearer s3cret"]
 
-    without_name = {key: value for key, value in cluster.items() if key != "tls-server-name"}
+    # Without tls-server-name the server's certificate is checked against the host of `server`.
+    without_name = behind_a_proxy.cluster(tls_server_name=None)
     async with KubeClient.auto(kubeconfig(tmp_path / "kc2", without_name)) as client:
         with pytest.raises(ApiUnavailable, match="certificate"):
             await client.list(resources.NAMESPACES)
@@ -204,39 +222,25 @@ async def test_the_environments_proxy_is_used_without_proxy_url(
     for variable in ("https_proxy", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", behind_a_proxy.proxy_url)
-    server = f"https://apiserver.internal.invalid:{behind_a_proxy.server_port}"
-    cluster = {
-        "server": server,
-        "certificate-authority": str(behind_a_proxy.ca_file),
-        "tls-server-name": "kubernetes",
-    }
-    async with KubeClient.auto(kubeconfig(tmp_path / "kc", cluster)) as client:
+    async with KubeClient.auto(
+        kubeconfig(tmp_path / "kc", behind_a_proxy.cluster(proxy_url=False))
+    ) as client:
         await client.list(resources.NAMESPACES)
-    assert behind_a_proxy.seen.connects == [
-        f"CONNECT apiserver.internal.invalid:{behind_a_proxy.server_port} HTTP/1.1"
-    ]
+    assert behind_a_proxy.seen.connects == [behind_a_proxy.connect_line]
 
 
 async def test_kopfs_login_session_takes_the_same_way(
     tmp_path: Path, behind_a_proxy: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = f"https://apiserver.internal.invalid:{behind_a_proxy.server_port}"
-    cluster = {
-        "server": server,
-        "certificate-authority": str(behind_a_proxy.ca_file),
-        "proxy-url": behind_a_proxy.proxy_url,
-        "tls-server-name": "kubernetes",
-    }
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path / "kc", cluster, token="kopf-token")))
-    context = await handlers.login()
-    assert context.server == server
+    path = kubeconfig(tmp_path / "kc", behind_a_proxy.cluster(), token="kopf-token")
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    context = await handlers.login()  # type: ignore[call-arg, misc]  # Kopf types it as a handler
+    assert context.server == behind_a_proxy.server
     async with (
         context.aiohttp_session as session,
-        session.get(server + "/api/v1/namespaces") as answer,
+        session.get(behind_a_proxy.server + "/api/v1/namespaces") as answer,
     ):
         assert answer.status == 200
-    assert behind_a_proxy.seen.connects == [
-        f"CONNECT apiserver.internal.invalid:{behind_a_proxy.server_port} HTTP/1.1"
-    ]
+    assert behind_a_proxy.seen.connects == [behind_a_proxy.connect_line]
     assert behind_a_proxy.seen.server_names == ["kubernetes"]
     assert behind_a_proxy.seen.authorizations == ["Bearer kopf-token"]
