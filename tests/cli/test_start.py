@@ -74,8 +74,10 @@ def test_ctrl_c_while_the_operator_starts_stops_it_cleanly(tmp_path: Path) -> No
             wait_for(process, log, "Running the operator against")
         finally:
             process.send_signal(signal.SIGINT)
-            # 130 when interrupted before Kopf runs (nearly always here), 0 when Kopf got the signal.
-            assert process.wait(timeout=30) in (130, 0)
+            # 130 when interrupted before Kopf runs (nearly always here), 0 when Kopf got the signal. Under
+            # load, with the signal landing while Kopf is imported, CPython was seen (strace) to end by
+            # re-raising SIGINT on itself, without a traceback: the shell's Ctrl-C status too.
+            assert process.wait(timeout=30) in (130, 0, -signal.SIGINT)
     assert "Traceback" not in log.read_text()
 
 

@@ -56,7 +56,7 @@ class KubeClient:
         self._reconnected_at: float | None = None
         self._reconnecting = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
-        self._retired_sessions: list[aiohttp.ClientSession] = []
+        self._retired_sessions: list[tuple[float, aiohttp.ClientSession]] = []
 
     @classmethod
     def auto(cls, kubeconfig: str | os.PathLike[str] | None = None, **kwargs: Any) -> KubeClient:
@@ -78,9 +78,10 @@ class KubeClient:
 
     async def close(self) -> None:
         """Close the HTTP session (and those left by a reconnect)."""
-        for session in [*self._retired_sessions, self._session]:
-            if session is not None:
-                await session.close()
+        for _, session in self._retired_sessions:
+            await session.close()
+        if self._session is not None:
+            await self._session.close()
         self._session, self._retired_sessions = None, []
 
     async def _renewed(self, rejected: config.Connection) -> bool:
@@ -99,11 +100,21 @@ class KubeClient:
                 self.connection = await asyncio.to_thread(self._reconnect)
             except config.ConfigError:
                 return False
-            if self._session is not None:
-                # A new TLS context needs a new session; watches open on the old one end as they will.
-                self._retired_sessions.append(self._session)
-                self._session = None
+            await self._retire_session(now)
             return True
+
+    async def _retire_session(self, now: float) -> None:
+        """A new TLS context needs a new session: the current one is left to its requests, then closed."""
+        if self._session is not None:
+            self._retired_sessions.append((now, self._session))
+            self._session = None
+        # Sessions retired longer ago than a request may take are closed; a watch still open on one ends,
+        # and its caller watches again with the new credentials. Under lasting 401s this keeps a few.
+        keep = [(at, session) for at, session in self._retired_sessions if now - at < self.request_timeout]
+        for at, session in self._retired_sessions:
+            if now - at >= self.request_timeout:
+                await session.close()
+        self._retired_sessions = keep
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -14,6 +14,7 @@ from aiohttp import web
 from tests.controlplane.pki import Pki, make_pki
 
 from leadergroup.kube import ApiError, KubeClient, resources
+from leadergroup.kube import client as client_module
 from leadergroup.kube.config import from_kubeconfig
 
 # An exec plugin issuing client certificates: the first run the one in $FIRST, every later run $LATER
@@ -146,3 +147,29 @@ async def test_a_client_given_only_a_connection_does_not_reconnect(
         with pytest.raises(ApiError):
             await client.list(resources.NAMESPACES)
     assert plugin_runs(tmp_path) == 1
+
+
+async def test_lasting_refusals_keep_only_the_recently_retired_sessions(
+    tmp_path: Path, server: Server, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Clock:
+        """Twenty seconds pass between two looks: every 401 may renew, and old sessions age out."""
+
+        now = 0.0
+
+        def monotonic(self) -> float:
+            self.now += 20.0
+            return self.now
+
+    monkeypatch.setattr(client_module, "time", Clock())
+    path = exec_kubeconfig(tmp_path, server, pki, pki.admin.cert, later=None)
+    async with KubeClient.auto(path) as client:
+        retired = []
+        for _ in range(6):
+            with pytest.raises(ApiError):
+                await client.list(resources.NAMESPACES)
+            retired += [session for _, session in client._retired_sessions if session not in retired]
+        assert plugin_runs(tmp_path) == 7, "each refusal renewed once"
+        assert len(client._retired_sessions) <= 2
+        assert sum(session.closed for session in retired) >= len(retired) - 2
+    assert all(session.closed for session in retired)
