@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from leadergroup.kube.client import open_session
 from leadergroup.kube.config import from_kubeconfig
 
 
@@ -36,8 +37,7 @@ class RawClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> RawClient:
-        connector = aiohttp.TCPConnector(ssl=self.connection.ssl_context or False)
-        self._session = aiohttp.ClientSession(connector=connector)
+        self._session = open_session(self.connection, connection_limit=100)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -50,8 +50,6 @@ class Connection:
     insecure: bool = False
     # The HTTP(S) proxy every request goes through, if any (leadergroup.kube.transport).
     proxy: str | None = None
-    # The name the server's certificate is checked against instead of the host of ``server``.
-    tls_server_name: str | None = None
 
     def bearer_token(self) -> str | None:
         """The current token without its ``Bearer`` prefix."""
@@ -133,7 +131,6 @@ def _connection(
         key_file=key_file,
         insecure=insecure,
         proxy=proxy,
-        tls_server_name=server_name,
     )
 
 

@@ -43,13 +43,13 @@ def proxy_for(server: str, proxy_url: str | None, environ: Mapping[str, str] | N
 
 
 def _checked(proxy: str, origin: str) -> str:
-    scheme = urlsplit(proxy).scheme
-    if scheme.startswith("socks"):
+    parts = urlsplit(proxy)
+    if parts.scheme.startswith("socks"):
         raise TransportError(
             f"{origin} {proxy}: SOCKS proxies are not supported by leadergroup's client; use an HTTP "
             "proxy (http:// or https://), or run the operator and the electors inside the cluster"
         )
-    if scheme not in SUPPORTED_PROXY_SCHEMES or not urlsplit(proxy).hostname:
+    if parts.scheme not in SUPPORTED_PROXY_SCHEMES or not parts.hostname:
         raise TransportError(f"{origin} {proxy!r} is not an http:// or https:// proxy URL")
     return proxy
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ import pytest
 import yaml
 from aiohttp import web
 from tests.controlplane.pki import Pki, make_pki
+from tests.support.tls_server import client_name, tls_server
 
 from leadergroup.kube import ApiError, KubeClient, resources
 from leadergroup.kube import client as client_module
@@ -55,29 +55,15 @@ async def server(pki: Pki) -> AsyncIterator[Server]:
     seen: list[str] = []
 
     async def namespaces(request: web.Request) -> web.Response:
-        peer = request.transport.get_extra_info("peercert") if request.transport else None
-        subject = dict(pair for rdn in (peer or {}).get("subject", ()) for pair in rdn)
-        name = str(subject.get("commonName"))
+        name = str(client_name(request))
         seen.append(name)
         if name == EXPIRED_NAME:
             status = {"kind": "Status", "status": "Failure", "reason": "Unauthorized", "code": 401}
             return web.json_response(status, status=401)
         return web.json_response({"kind": "NamespaceList", "items": []})
 
-    serving = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.ca_cert))
-    serving.load_cert_chain(pki.serving.cert, pki.serving.key)
-    serving.verify_mode = ssl.CERT_REQUIRED
-    app = web.Application()
-    app.router.add_get("/api/v1/namespaces", namespaces)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=serving)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with tls_server(pki, {"/api/v1/namespaces": namespaces}, client_certificates=True) as port:
         yield Server(f"https://127.0.0.1:{port}", seen)
-    finally:
-        await runner.cleanup()
 
 
 def exec_kubeconfig(directory: Path, server: Server, pki: Pki, first: Path, later: Path | None) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import ssl
 import stat
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import yaml
 from aiohttp import web
 from tests.controlplane.pki import Pki, make_pki
+from tests.support.tls_server import client_name, tls_server
 
 from leadergroup.kube import ConfigError, Connection, KubeClient, config
 from leadergroup.kube.config import from_kubeconfig, in_cluster
@@ -86,29 +86,15 @@ async def client_certificate_seen(connection: Connection, pki: Pki) -> str:
     """Serve TLS that requires a client certificate of the CA; answer the name the client showed."""
 
     async def whoami(request: web.Request) -> web.Response:
-        peer = request.transport.get_extra_info("peercert") if request.transport else None
-        subject = dict(pair for rdn in (peer or {}).get("subject", ()) for pair in rdn)
-        return web.Response(text=str(subject.get("commonName")))
+        return web.Response(text=str(client_name(request)))
 
-    serving = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.ca_cert))
-    serving.load_cert_chain(pki.serving.cert, pki.serving.key)
-    serving.verify_mode = ssl.CERT_REQUIRED
-    app = web.Application()
-    app.router.add_get("/whoami", whoami)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=serving)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with tls_server(pki, {"/whoami": whoami}, client_certificates=True) as port:
         connector = aiohttp.TCPConnector(ssl=connection.ssl_context)
         async with (
             aiohttp.ClientSession(connector=connector) as session,
             session.get(f"https://127.0.0.1:{port}/whoami") as answer,
         ):
             return await answer.text()
-    finally:
-        await runner.cleanup()
 
 
 async def test_inline_ca_and_client_certificate_reach_a_tls_server(tmp_path: Path, pki: Pki) -> None:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from aiohttp import web
 from tests.controlplane.pki import Pki, make_pki
+from tests.support.tls_server import tls_server
 
 from leadergroup import handlers
 from leadergroup.kube import ApiUnavailable, ConfigError, KubeClient, config, resources
@@ -161,17 +162,6 @@ async def behind_a_proxy(pki: Pki) -> AsyncIterator[Setup]:
     def record_server_name(_socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
         seen.server_names.append(name)
 
-    serving = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    serving.load_cert_chain(pki.serving.cert, pki.serving.key)
-    serving.sni_callback = record_server_name
-    app = web.Application()
-    app.router.add_get("/api/v1/namespaces", namespaces)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=serving)
-    await site.start()
-    server_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError):
             while data := await reader.read(65536):
@@ -188,13 +178,14 @@ async def behind_a_proxy(pki: Pki) -> AsyncIterator[Setup]:
         await writer.drain()
         await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
 
-    proxy = await asyncio.start_server(tunnel, "127.0.0.1", 0)
-    proxy_port = proxy.sockets[0].getsockname()[1]
-    try:
-        yield Setup(server_port, f"http://127.0.0.1:{proxy_port}", pki.ca_cert, seen)
-    finally:
-        proxy.close()
-        await runner.cleanup()
+    routes = {"/api/v1/namespaces": namespaces}
+    async with tls_server(pki, routes, on_server_name=record_server_name) as server_port:
+        proxy = await asyncio.start_server(tunnel, "127.0.0.1", 0)
+        proxy_port = proxy.sockets[0].getsockname()[1]
+        try:
+            yield Setup(server_port, f"http://127.0.0.1:{proxy_port}", pki.ca_cert, seen)
+        finally:
+            proxy.close()
 
 
 async def test_requests_go_through_the_proxy_and_check_the_tls_server_name(
