@@ -148,25 +148,35 @@ class BlogGroups:
             progress.ready_at = arrived
             self._ready[name].set()
 
-    async def converge(self, count: int, limit_seconds: float) -> dict[str, Any]:
-        """Apply the blog's YAML for ``count`` electors; wait until every Deployment is ready and led."""
-        namespace = self.cluster.namespace
-        names = [f"b{index:04d}" for index in range(count)]
-        started = time.monotonic()
+    def creates(self, names: list[str], started: float) -> list[functools.partial[Any]]:
+        """Follow ``names`` from ``started`` (monotonic) on; the creates of their objects, in order."""
         calls = []
         for name in names:
             self.groups[name] = GroupProgress(name, created_at=started)
             self._ready[name] = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._elect(name)))
-            for resource, body in blog_objects(name, namespace, self.image, self.tolerations):
-                calls.append(functools.partial(self.client.create, resource, body, namespace))
-        created = await gather_limited(calls, limit=64)
+            for resource, body in blog_objects(name, self.cluster.namespace, self.image, self.tolerations):
+                calls.append(functools.partial(self.client.create, resource, body, self.cluster.namespace))
+        return calls
+
+    @property
+    def all_led(self) -> bool:
+        """Whether every group followed has a leader."""
+        return all(p.holder for p in self.groups.values())
+
+    def led_seconds(self, started: float) -> list[float]:
+        """Seconds from ``started`` until each led group had its leader."""
+        return [p.children_at - started for p in self.groups.values() if p.children_at is not None]
+
+    async def converge(self, count: int, limit_seconds: float) -> dict[str, Any]:
+        """Apply the blog's YAML for ``count`` electors; wait until every Deployment is ready and led."""
+        started = time.monotonic()
+        created = await gather_limited(self.creates([f"b{index:04d}" for index in range(count)], started), 64)
         self.errors += [str(result) for result in created if isinstance(result, BaseException)]
         deadline = started + limit_seconds
-
-        while time.monotonic() < deadline and not all(p.holder for p in self.groups.values()):  # noqa: ASYNC110
+        while time.monotonic() < deadline and not self.all_led:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        led = [p.children_at - started for p in self.groups.values() if p.children_at is not None]
+        led = self.led_seconds(started)
         done = len(led) == count
         return {
             "seconds": max(led) if done else None,

@@ -7,7 +7,9 @@ and serves every namespace:
 
 - ``one``: a single process;
 - ``sharded``: S processes, process i with ``--shard i/S`` (server-side sharded lists and watches: each
-  sees only the groups and children of its namespaces).
+  sees only the groups and children of its namespaces);
+- ``blog``: no operator, the baseline a user would write instead: the blog's YAML for N electors
+  (bench/baseline.py), dealt over the namespaces the same way; "converged" is each group's first leader.
 
 N LeaderGroups (the minimal sample with a pause container) are created at once, round-robin over the
 namespaces, so each shard gets N/S of them; the real controllers and KWOK run the pods, the bench plays
@@ -17,14 +19,16 @@ the electors (one RealWorkload per namespace). Measured:
    True (the last group, and p50 / p90 per group), and until the operator had made every group's children;
 2. the operator's writes, reads and watches per group from the audit log, from the first create to
    ``--settle`` seconds after convergence (all its processes together: they send the same User-Agents);
-3. per process, at convergence + settle: peak RSS (VmHWM) and CPU seconds since its start (in the JSON
-   also since the first create).
+3. per operator process, at convergence + settle: peak RSS (VmHWM) and CPU seconds since its start (in
+   the JSON also since the first create);
+4. the CPU seconds of every control-plane process, the operators and the bench over the same window, and
+   the whole cluster's writes per group (audit log).
 
 Then the operators stop (SIGINT), the namespaces are deleted, and the next setup starts once they are gone.
 
 Run from the repository root:
 
-    .venv/bin/python bench/scale_shards.py --real --groups 5000 --namespaces 20
+    .venv/bin/python bench/scale_shards.py --real --groups 5000 --namespaces 20 [--setups one,sharded,blog]
     .venv/bin/python bench/scale_shards.py --kubeconfig KC --audit-log PATH [--kwok] --groups 1000
 
 ``--real`` starts the test control plane (tests/controlplane, needs Go) with ``ShardedListAndWatch`` on,
@@ -49,10 +53,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*`, `tests.*` when run as a script
 
+from bench.baseline import BlogGroups
 from bench.common import (
+    REAL_CLUSTER_IMAGE,
     BenchCluster,
     OperatorRun,
+    cpu_by_process,
     cpu_seconds,
+    cpu_used,
     environment,
     fmt,
     gather_limited,
@@ -74,12 +82,14 @@ from bench.realcluster import (
 )
 from bench.scale import group_body
 from bench.shard_takeover import one_namespace_per_shard
+from tests.controlplane.nodes import KWOK_TOLERATION
 
 from leadergroup.cli.sharding import FEATURE_GATE
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import LEADERGROUPS, NAMESPACES
 
-SETUPS = ("one", "sharded")
+BLOG = "blog"
+SETUPS = ("one", "sharded", BLOG)
 
 
 def balanced_namespaces(prefix: str, shards: int, per_shard: int) -> list[str]:
@@ -183,6 +193,63 @@ def operator_counts(
     return counts, tally(entries)
 
 
+async def converge_blog(blogs: list[BlogGroups], count: int, limit_seconds: float) -> dict[str, Any]:
+    """The blog's YAML for ``count`` electors at once, round-robin over the namespaces; wait until led."""
+    started = time.monotonic()
+    calls = [
+        call
+        for index in range(count)
+        for call in blogs[index % len(blogs)].creates([f"b{index:05d}"], started)
+    ]
+    created = await gather_limited(calls, limit=64)
+    create_seconds = time.monotonic() - started
+    failures = [str(result) for result in created if isinstance(result, BaseException)]
+    deadline = started + limit_seconds
+    while time.monotonic() < deadline and not all(blog.all_led for blog in blogs):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    per_group = [seconds for blog in blogs for seconds in blog.led_seconds(started)]
+    done = len(per_group) == count
+    return {
+        "seconds": max(per_group) if done else None,
+        "children_seconds": None,
+        "timed_out": not done,
+        "timeout_seconds": limit_seconds,
+        "converged": len(per_group),
+        "create_seconds": round(create_seconds, 3),
+        "per_group_seconds": summary(per_group),
+        "errors": (failures + [error for blog in blogs for error in blog.errors])[:20],
+    }
+
+
+async def bring_up(
+    setup: str,
+    stack: contextlib.AsyncExitStack,
+    client: KubeClient,
+    clusters: list[BenchCluster],
+    options: argparse.Namespace,
+) -> dict[str, Any]:
+    """Follow every namespace, then make ``--groups`` groups (or the blog's objects) and wait for them.
+
+    ``client`` creates the groups; the watches and the blog's creates use a client per namespace.
+    """
+    # A client per namespace: each holds several watches, and a client has at most 64 connections.
+    clients = [await stack.enter_async_context(cluster.client()) for cluster in clusters]
+    if setup == BLOG:
+        blogs = [
+            BlogGroups(c, k, REAL_CLUSTER_IMAGE, [KWOK_TOLERATION])
+            for c, k in zip(clusters, clients, strict=True)
+        ]
+        for blog in blogs:
+            stack.push_async_callback(blog.close)
+            await blog.start_watch()
+        return await converge_blog(blogs, options.groups, options.timeout)
+    workloads = [RealWorkload(c, k) for c, k in zip(clusters, clients, strict=True)]
+    for workload in workloads:
+        stack.push_async_callback(workload.close)
+        await workload.start_watches()
+    return await converge(client, workloads, options.groups, options.timeout)
+
+
 async def run_setup(
     setup: str, number: int, options: argparse.Namespace, workdir: Path, audit: AuditLog | None
 ) -> dict[str, Any]:
@@ -191,9 +258,10 @@ async def run_setup(
     per_shard = options.namespaces // options.shards
     namespaces = balanced_namespaces(f"lgs{number}-{secrets.token_hex(3)}", options.shards, per_shard)
     clusters = [BenchCluster("real", kubeconfig, kubeconfig, n, None, options.audit_log) for n in namespaces]
-    shards: list[str | None] = [f"{i}/{options.shards}" for i in range(options.shards)]
-    if setup == "one":
-        shards = [None]
+    shards: list[str | None] = {
+        "one": [None],
+        "sharded": [f"{i}/{options.shards}" for i in range(options.shards)],
+    }.get(setup, [])
     operators: list[ShardOperator] = []
     async with contextlib.AsyncExitStack() as stack:
         client = await stack.enter_async_context(clusters[0].client())
@@ -205,20 +273,21 @@ async def run_setup(
                 log = workdir / f"operator-{setup}-{index}.log"
                 operators.append(ShardOperator(clusters[0], log, shard))
                 operators[-1].start()  # listed first: stopped below even if it fails to start
-            # A client per namespace: each holds seven watches, and a client has at most 64 connections.
-            workloads = [RealWorkload(c, await stack.enter_async_context(c.client())) for c in clusters]
-            try:
-                for workload in workloads:
-                    await workload.start_watches()
+            async with contextlib.AsyncExitStack() as followers:
+                pids = {
+                    **options.control_plane_pids,
+                    **{f"operator-{i}": op.pid for i, op in enumerate(operators)},
+                }
                 since = audit.mark() if audit else time.time()
-                cpu_before = [cpu_seconds(operator.pid) for operator in operators]
-                convergence = await converge(client, workloads, options.groups, options.timeout)
+                cpu_before = cpu_by_process(pids)
+                operator_cpu_before = [cpu_seconds(operator.pid) for operator in operators]
+                convergence = await bring_up(setup, followers, client, clusters, options)
                 await asyncio.sleep(options.settle)  # what follows Ready belongs to the bring-up too
                 until = audit.mark() if audit else time.time()
-                processes = [process_figures(op, cpu) for op, cpu in zip(operators, cpu_before, strict=True)]
-            finally:
-                for workload in workloads:
-                    await workload.close()
+                bring_up_cpu = cpu_used(cpu_before, cpu_by_process(pids), until - since)
+                processes = [
+                    process_figures(op, cpu) for op, cpu in zip(operators, operator_cpu_before, strict=True)
+                ]
         finally:
             for operator in operators:
                 operator.stop()
@@ -233,8 +302,12 @@ async def run_setup(
         "groups": options.groups,
         "namespaces": namespaces,
         "convergence": convergence,
-        "operator_requests": requests,
+        "operator_requests": requests if operators else None,
         "cluster_bring_up": cluster_tally,
+        "cluster_writes_per_group": round(cluster_tally["writes"] / options.groups, 2)
+        if cluster_tally
+        else None,
+        "bring_up_cpu": bring_up_cpu,
         "processes": processes,
         "namespaces_deleted_seconds": None if None in gone else max(s for s in gone if s is not None),
     }
@@ -245,6 +318,7 @@ def table_row(run: dict[str, Any]) -> list[Any]:
     convergence, requests = run["convergence"], run["operator_requests"] or {}
     rss = [process["peak_rss_mb"] for process in run["processes"]]
     cpu = [process["cpu_seconds"] for process in run["processes"]]
+    machine = run.get("bring_up_cpu") or {}
     return [
         run["setup"],
         run["replicas"],
@@ -255,16 +329,29 @@ def table_row(run: dict[str, Any]) -> list[Any]:
         convergence["children_seconds"],
         requests.get("writes_per_group"),
         requests.get("reads_per_group"),
-        max(rss),
-        " / ".join(fmt(value, 1) for value in rss),
-        " / ".join(fmt(value) for value in cpu),
+        run.get("cluster_writes_per_group"),
+        machine.get("total"),
+        machine.get("cores_busy"),
+        " / ".join(fmt(value, 1) for value in rss) or None,
+        " / ".join(fmt(value) for value in cpu) or None,
     ]
 
 
-def report(runs: list[dict[str, Any]]) -> str:
-    """The Markdown table: one row per setup."""
+def cpu_table(runs: list[dict[str, Any]]) -> str:
+    """CPU seconds of every process during each setup's bring-up, one column per setup."""
+    samples = [run.get("bring_up_cpu") or {"by_process": {}} for run in runs]
+    names = list(dict.fromkeys(name for sample in samples for name in sample["by_process"]))
     return print_table(
-        "One operator replica vs. shards (same groups, same cluster)",
+        "CPU seconds during the bring-up, by process",
+        ["process", *(run["setup"] for run in runs)],
+        [[name, *(sample["by_process"].get(name) for sample in samples)] for name in names],
+    )
+
+
+def report(runs: list[dict[str, Any]]) -> str:
+    """The Markdown tables: one row per setup, then the CPU by process."""
+    setups_table = print_table(
+        "One operator replica vs. shards vs. the blog's YAML (same groups, same cluster)",
         [
             "setup",
             "replicas",
@@ -275,12 +362,15 @@ def report(runs: list[dict[str, Any]]) -> str:
             "children s",
             "op writes/group",
             "op reads/group",
-            "peak RSS MB max",
-            "peak RSS MB each",
-            "CPU s each",
+            "cluster writes/group",
+            "CPU s, all processes",
+            "cores busy",
+            "op peak RSS MB each",
+            "op CPU s each",
         ],
         [table_row(run) for run in runs],
     )
+    return setups_table + "\n" + cpu_table(runs)
 
 
 def setups(text: str) -> list[str]:
@@ -302,7 +392,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after convergence still counted")
     add_rate_limit_arguments(parser)
     parser.add_argument(
-        "--setups", type=setups, default=list(SETUPS), help="comma-separated, run in this order (one,sharded)"
+        "--setups",
+        type=setups,
+        default=["one", "sharded"],
+        help="comma-separated, run in this order (one,sharded,blog; default one,sharded)",
     )
     parser.add_argument(
         "--real",

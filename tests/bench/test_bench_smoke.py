@@ -218,6 +218,54 @@ def test_scale_bench_real_quick_run(real_backend: RealBackend, tmp_path: Path) -
     assert "API server's /metrics during bring-up" in completed.stdout
 
 
+@pytest.mark.timeout(240)
+def test_scale_shards_bench_real_runs_the_blogs_yaml_over_namespaces(
+    real_backend: RealBackend, tmp_path: Path
+) -> None:
+    """bench/scale_shards.py's ``blog`` setup on the real control plane: every elector led, CPU by process.
+
+    The operator setups are not run here: their operators serve every namespace of the shared server.
+    """
+    plane = real_backend.plane
+    if plane is None or plane.audit_log is None or plane.kwok_bin_dir is None:
+        pytest.skip("needs our control plane with its audit log and KWOK nodes")
+    output = tmp_path / "scale-shards.json"
+    completed = run_bench(
+        "scale_shards.py",
+        "--kubeconfig",
+        str(real_backend.kubeconfig),
+        "--audit-log",
+        str(plane.audit_log),
+        "--groups",
+        "4",
+        "--namespaces",
+        "2",
+        "--setups",
+        "blog",
+        "--settle",
+        "1",
+        "--timeout",
+        "150",
+        "--output",
+        str(output),
+        "--workdir",
+        str(tmp_path),
+        timeout=230,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    (blog,) = json.loads(output.read_text())["runs"]
+    assert (blog["setup"], blog["replicas"], blog["processes"]) == ("blog", 0, [])
+    assert blog["convergence"]["converged"] == 4 and not blog["convergence"]["timed_out"], blog
+    assert blog["operator_requests"] is None and blog["namespaces_deleted_seconds"] is not None
+    assert blog["bring_up_cpu"]["by_process"]["bench"] > 0
+    blog_writes = blog["cluster_bring_up"]["by_actor"]["bench"]["write_by_verb"]
+    # Two namespaces, four groups dealt round-robin: each group's four objects and its elector's Lease.
+    for kind in ("serviceaccounts", "roles", "rolebindings", "deployments", "leases"):
+        assert blog_writes[f"create {kind}"] == 4, blog_writes
+    assert blog["cluster_writes_per_group"] >= 5
+    assert "CPU seconds during the bring-up, by process" in completed.stdout
+
+
 @pytest.mark.timeout(150)
 def test_footprint_bench_quick_run(real_backend: RealBackend, tmp_path: Path) -> None:
     output = tmp_path / "footprint.json"
@@ -254,6 +302,7 @@ def test_scale_shards_options_default_and_want_namespaces_a_multiple_of_the_shar
     assert (options.groups, options.namespaces, options.shards) == (1000, 20, 2)
     assert (options.timeout, options.settle, options.setups) == (900.0, 10.0, ["one", "sharded"])
     assert parse_args(["--kubeconfig", "kc", "--setups", "sharded"]).setups == ["sharded"]
+    assert parse_args(["--real", "--setups", "blog,one"]).setups == ["blog", "one"]
     for wrong in (
         ["--real", "--namespaces", "5", "--shards", "2"],
         ["--real", "--setups", "one,three"],
