@@ -64,10 +64,11 @@ def controller(memo: kopf.Memo) -> GroupController:
 async def login(**_: Any) -> kopf.AiohttpSession:
     """Give Kopf a session made as our client's: same credentials, TLS (``tls-server-name`` too) and proxy.
 
-    Kopf calls this again when the API server answers 401, so an expired exec-plugin token is renewed.
+    Kopf calls this again when the API server answers 401, so an exec plugin is run again each time
+    (its credential then also serves the operator's own clients).
     """
     # In a thread: an exec plugin may take seconds, and Kopf's watches share this event loop.
-    connection = await asyncio.to_thread(kube_config.auto)
+    connection = await asyncio.to_thread(kube_config.auto, fresh_credentials=True)
     session = open_session(connection, connection_limit=0, headers=authorization(connection))
     return kopf.AiohttpSession(
         server=connection.server, default_namespace=connection.namespace, aiohttp_session=session

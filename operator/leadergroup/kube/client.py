@@ -55,13 +55,18 @@ class KubeClient:
         self._reconnect = reconnect
         self._reconnected_at: float | None = None
         self._reconnecting = asyncio.Lock()
+        self._refreshing = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self._retired_sessions: list[tuple[float, aiohttp.ClientSession]] = []
 
     @classmethod
     def auto(cls, kubeconfig: str | os.PathLike[str] | None = None, **kwargs: Any) -> KubeClient:
         """A client for the given kubeconfig, else ``$KUBECONFIG`` / ``~/.kube/config``, else in-cluster."""
-        return cls(config.auto(kubeconfig), reconnect=lambda: config.auto(kubeconfig), **kwargs)
+        return cls(
+            config.auto(kubeconfig),
+            reconnect=lambda: config.auto(kubeconfig, fresh_credentials=True),
+            **kwargs,
+        )
 
     @property
     def namespace(self) -> str:
@@ -121,6 +126,14 @@ class KubeClient:
             self._session = open_session(self.connection, connection_limit=64)
         return self._session
 
+    async def _fresh_headers(self, content_type: str | None = None) -> dict[str, str]:
+        """The request's headers, a token due for renewal renewed first, in a thread (an exec plugin)."""
+        if self.connection.token_due():
+            async with self._refreshing:
+                if self.connection.token_due():  # not renewed by another request meanwhile
+                    await asyncio.to_thread(self.connection.token)
+        return self._headers(content_type)
+
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         headers.update(authorization(self.connection))
@@ -150,13 +163,14 @@ class KubeClient:
         self, method: str, path: str, params: Mapping[str, str] | None, body: Any, content_type: str
     ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body)
+        headers = await self._fresh_headers(content_type if data is not None else None)
         try:
             async with self._http().request(
                 method,
                 self.connection.server + path,
                 params=params,
                 data=data,
-                headers=self._headers(content_type if data is not None else None),
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout),
             ) as response:
                 text = await response.text()
@@ -279,11 +293,12 @@ class KubeClient:
             params["allowWatchBookmarks"] = "true"
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.request_timeout)
         connection = self.connection
+        headers = await self._fresh_headers()
         try:
             async with self._http().get(
                 self.connection.server + resource.path(namespace),
                 params=params,
-                headers=self._headers(),
+                headers=headers,
                 timeout=timeout,
             ) as response:
                 if response.status >= 400:

@@ -34,6 +34,10 @@ class ConfigError(Exception):
     """No usable kubeconfig and not running inside a cluster."""
 
 
+def _never_due() -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Connection:
     """Everything needed to talk to one API server."""
@@ -50,6 +54,9 @@ class Connection:
     insecure: bool = False
     # The HTTP(S) proxy every request goes through, if any (leadergroup.kube.transport).
     proxy: str | None = None
+    # Whether reading the token now would run an exec plugin: asynchronous callers then read it in a
+    # thread, so a plugin taking seconds does not stop their event loop.
+    token_due: Callable[[], bool] = _never_due
 
     def bearer_token(self) -> str | None:
         """The current token without its ``Bearer`` prefix."""
@@ -67,18 +74,24 @@ class Connection:
 TOKEN_RECHECK_SECONDS = 1.0
 
 
-def from_kubeconfig(path: str | os.PathLike[str] | None = None, *, context: str | None = None) -> Connection:
-    """Load a kubeconfig (``path``, else the ``$KUBECONFIG`` list, else ``~/.kube/config``)."""
+def from_kubeconfig(
+    path: str | os.PathLike[str] | None = None, *, context: str | None = None, fresh_credentials: bool = False
+) -> Connection:
+    """Load a kubeconfig (``path``, else the ``$KUBECONFIG`` list, else ``~/.kube/config``).
+
+    An exec plugin's credential is the one the process already has for it while that is valid; with
+    ``fresh_credentials`` (the server refused it) the plugin is run again.
+    """
     try:
         selected = select(kubeconfig_paths(path), context)
         if selected.user.get("auth-provider"):
             return _from_kubernetes_loader(path, context, selected)
-        return _connect(selected)
+        return _connect(selected, fresh_credentials=fresh_credentials)
     except (KubeconfigError, execplugin.ExecPluginError) as error:
         raise ConfigError(f"Cannot load kubeconfig: {error}") from error
 
 
-def _connect(selected: Selected) -> Connection:
+def _connect(selected: Selected, *, fresh_credentials: bool) -> Connection:
     cluster, user = selected.cluster, selected.user
     server = str(cluster["server"]).rstrip("/")
     insecure = bool(cluster.get("insecure-skip-tls-verify"))
@@ -86,6 +99,7 @@ def _connect(selected: Selected) -> Connection:
     cert_file = _file_or_data(user, "client-certificate", selected.source)
     key_file = _file_or_data(user, "client-key", selected.source)
     token: Callable[[], str | None] = _no_token
+    token_due: Callable[[], bool] = _never_due
     if user.get("token"):
         token = _constant(str(user["token"]))
     elif user.get("tokenFile"):
@@ -94,15 +108,18 @@ def _connect(selected: Selected) -> Connection:
         pair = f"{user['username']}:{user['password']}".encode()
         token = _constant("Basic " + base64.b64encode(pair).decode())
     if isinstance(user.get("exec"), Mapping):
-        credential = execplugin.run_plugin(user["exec"], cluster)
+        credential = execplugin.credential(user["exec"], cluster, fresh=fresh_credentials)
         if credential.client_certificate and credential.client_key:
             cert_file = _private_file(credential.client_certificate.encode())
             key_file = _private_file(credential.client_key.encode())
         if credential.token:
-            token = execplugin.cached_token(user["exec"], cluster, credential)
+            exec_token = execplugin.cached_token(user["exec"], cluster, credential)
+            token, token_due = exec_token, exec_token.due
     if bool(cert_file) != bool(key_file):
         raise ConfigError(f"{selected.source}: a client certificate needs its key, and a key its certificate")
-    return _connection(selected, server, token, ca_file, cert_file, key_file, insecure, cluster)
+    return _connection(
+        selected, server, token, ca_file, cert_file, key_file, insecure, cluster, token_due=token_due
+    )
 
 
 def _connection(
@@ -114,6 +131,8 @@ def _connection(
     key_file: str | None,
     insecure: bool,
     cluster: Mapping[str, Any],
+    *,
+    token_due: Callable[[], bool] = _never_due,
 ) -> Connection:
     server_name = str(cluster.get("tls-server-name") or "") or None
     try:
@@ -131,6 +150,7 @@ def _connection(
         key_file=key_file,
         insecure=insecure,
         proxy=proxy,
+        token_due=token_due,
     )
 
 
@@ -166,12 +186,15 @@ def in_cluster() -> Connection:
     )
 
 
-def auto(kubeconfig: str | os.PathLike[str] | None = None) -> Connection:
-    """The kubeconfig if one is given or found, else the in-cluster config (as kubectl and Kopf do)."""
+def auto(kubeconfig: str | os.PathLike[str] | None = None, *, fresh_credentials: bool = False) -> Connection:
+    """The kubeconfig if one is given or found, else the in-cluster config (as kubectl and Kopf do).
+
+    ``fresh_credentials``: see :func:`from_kubeconfig`.
+    """
     if kubeconfig is not None:
-        return from_kubeconfig(kubeconfig)
+        return from_kubeconfig(kubeconfig, fresh_credentials=fresh_credentials)
     if os.environ.get("KUBECONFIG") or Path("~/.kube/config").expanduser().exists():
-        return from_kubeconfig()
+        return from_kubeconfig(fresh_credentials=fresh_credentials)
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         return in_cluster()
     raise ConfigError(

@@ -2,7 +2,9 @@
 
 The protocol is client-go's (client.authentication.k8s.io, v1 and v1beta1): run the command with the
 kubeconfig's args and env plus ``KUBERNETES_EXEC_INFO``, read an ``ExecCredential`` from its stdout, and
-reuse the credential until its ``expirationTimestamp`` (for ever when it has none).
+reuse the credential until its ``expirationTimestamp`` (for ever when it has none). As client-go does,
+the credential is shared by every client of the process with the same plugin and cluster, so that the
+operator's clients start with one run of the plugin, not one each.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +37,11 @@ class Credential:
     client_certificate: str | None
     client_key: str | None
     expires_at: float | None
+
+
+# The process's credentials, by plugin and cluster; the lock also makes concurrent callers wait for one run.
+_credentials: dict[str, Credential] = {}
+_credentials_lock = threading.Lock()
 
 
 def run_plugin(plugin: Mapping[str, Any], cluster: Mapping[str, Any]) -> Credential:
@@ -75,6 +83,25 @@ def run_plugin(plugin: Mapping[str, Any], cluster: Mapping[str, Any]) -> Credent
     return parse_credential(finished.stdout, api_version)
 
 
+def credential(plugin: Mapping[str, Any], cluster: Mapping[str, Any], *, fresh: bool = False) -> Credential:
+    """The credential this process last got from the plugin for the cluster, else a new run's.
+
+    A new run also when that one is about to expire, or with ``fresh``: after the server refused it (a
+    client certificate has no expiry to warn of its rotation).
+    """
+    key = json.dumps({"plugin": plugin, "cluster": cluster}, sort_keys=True, default=str)
+    with _credentials_lock:
+        known = _credentials.get(key)
+        if known is None or fresh or expiring(known):
+            known = _credentials[key] = run_plugin(plugin, cluster)
+        return known
+
+
+def expiring(credential: Credential) -> bool:
+    """Whether ``credential`` expires within :data:`EXPIRY_MARGIN_SECONDS` (never, without an expiry)."""
+    return credential.expires_at is not None and time.time() >= credential.expires_at - EXPIRY_MARGIN_SECONDS
+
+
 def parse_credential(stdout: str, api_version: str) -> Credential:
     """The credential of an ExecCredential document (as the plugin printed it)."""
     try:
@@ -104,22 +131,43 @@ def parse_credential(stdout: str, api_version: str) -> Credential:
     )
 
 
+class ExecToken:
+    """A token source that renews its credential only when it is about to expire.
+
+    Calling it returns the current token, renewed first when :meth:`due` (by :func:`credential`: another
+    client's newer one, else a new run of the plugin); an asynchronous caller checks :meth:`due` and then
+    makes that call in a thread, since a plugin may take seconds.
+    """
+
+    def __init__(
+        self,
+        plugin: Mapping[str, Any],
+        cluster: Mapping[str, Any],
+        first: Credential,
+        renew: Callable[[Mapping[str, Any], Mapping[str, Any]], Credential] = credential,
+    ) -> None:
+        self._plugin, self._cluster, self._renew = plugin, cluster, renew
+        self._current = first
+
+    def due(self) -> bool:
+        """Whether the next call renews the credential: it expires within the margin."""
+        return expiring(self._current)
+
+    def __call__(self) -> str | None:
+        """The current token, renewed first when :meth:`due`."""
+        if self.due():
+            self._current = self._renew(self._plugin, self._cluster)
+        return self._current.token
+
+
 def cached_token(
     plugin: Mapping[str, Any],
     cluster: Mapping[str, Any],
     first: Credential,
-    run: Callable[[Mapping[str, Any], Mapping[str, Any]], Credential] = run_plugin,
-) -> Callable[[], str | None]:
-    """A token source that runs the plugin again only when the last credential is about to expire."""
-    current = [first]
-
-    def token() -> str | None:
-        expires_at = current[0].expires_at
-        if expires_at is not None and time.time() >= expires_at - EXPIRY_MARGIN_SECONDS:
-            current[0] = run(plugin, cluster)
-        return current[0].token
-
-    return token
+    renew: Callable[[Mapping[str, Any], Mapping[str, Any]], Credential] = credential,
+) -> ExecToken:
+    """The plugin's token, reused until it is about to expire (see :class:`ExecToken`)."""
+    return ExecToken(plugin, cluster, first, renew)
 
 
 def _cluster_info(cluster: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from leadergroup.kube.execplugin import (
     Credential,
     ExecPluginError,
     cached_token,
+    credential,
     parse_credential,
     run_plugin,
 )
@@ -101,6 +102,26 @@ def test_an_expired_token_runs_the_plugin_again(tmp_path: Path, monkeypatch: pyt
     lapsing = cached_token(plugin, {}, run_plugin(plugin, {}))
     lapsing()
     assert (tmp_path / "runs.log").read_text().count("run") == 6, "one about to expire is fetched again"
+
+
+def test_the_process_shares_one_credential_per_plugin_and_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def runs() -> int:
+        return (tmp_path / "runs.log").read_text().count("run")
+
+    plugin = plugin_config(write_plugin(tmp_path))
+    first = credential(plugin, {"server": "https://a"})
+    assert credential(plugin, {"server": "https://a"}) is first and runs() == 1, "reused while valid"
+    assert credential(plugin, {"server": "https://b"}) is not first and runs() == 2, "another cluster"
+    refused = credential(plugin, {"server": "https://a"}, fresh=True)
+    assert refused is not first and runs() == 3, "fresh: the server refused the one known"
+    assert credential(plugin, {"server": "https://a"}) is refused and runs() == 3, "the new one is shared"
+
+    monkeypatch.setenv("EXPIRES", "2000-01-01T00:00:00Z")
+    other = plugin_config(write_plugin(tmp_path), args=["other"])
+    lapsed = credential(other, {})
+    assert credential(other, {}) is not lapsed and runs() == 5, "an expired one is not reused"
 
 
 def test_failures_say_what_went_wrong(tmp_path: Path) -> None:
