@@ -97,9 +97,9 @@ def credential(plugin: Mapping[str, Any], cluster: Mapping[str, Any], *, fresh: 
         return known
 
 
-def expiring(credential: Credential) -> bool:
-    """Whether ``credential`` expires within :data:`EXPIRY_MARGIN_SECONDS` (never, without an expiry)."""
-    return credential.expires_at is not None and time.time() >= credential.expires_at - EXPIRY_MARGIN_SECONDS
+def expiring(given: Credential) -> bool:
+    """Whether ``given`` expires within :data:`EXPIRY_MARGIN_SECONDS` (never, without an expiry)."""
+    return given.expires_at is not None and time.time() >= given.expires_at - EXPIRY_MARGIN_SECONDS
 
 
 def parse_credential(stdout: str, api_version: str) -> Credential:
