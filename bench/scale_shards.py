@@ -144,16 +144,29 @@ async def converge(
         await asyncio.sleep(0.05)
     per_group = [p.converged_at - started for p in groups if p.converged_at is not None]
     children = [p.children_at - started for p in groups if p.children_at is not None]
+    errors = failures + [error for workload in workloads for error in workload.errors]
+    return convergence_record(count, limit_seconds, create_seconds, per_group, children, errors)
+
+
+def convergence_record(
+    count: int,
+    limit_seconds: float,
+    create_seconds: float,
+    per_group: list[float],
+    children: list[float] | None,
+    errors: list[str],
+) -> dict[str, Any]:
+    """A setup's convergence: the last group's seconds (None unless all ``count`` made it), per group."""
     done = len(per_group) == count
     return {
         "seconds": max(per_group) if done else None,
-        "children_seconds": max(children) if len(children) == count else None,
+        "children_seconds": max(children) if children is not None and len(children) == count else None,
         "timed_out": not done,
         "timeout_seconds": limit_seconds,
         "converged": len(per_group),
         "create_seconds": round(create_seconds, 3),
         "per_group_seconds": summary(per_group),
-        "errors": (failures + [error for workload in workloads for error in workload.errors])[:20],
+        "errors": errors[:20],
     }
 
 
@@ -208,17 +221,8 @@ async def converge_blog(blogs: list[BlogGroups], count: int, limit_seconds: floa
     while time.monotonic() < deadline and not all(blog.all_led for blog in blogs):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     per_group = [seconds for blog in blogs for seconds in blog.led_seconds(started)]
-    done = len(per_group) == count
-    return {
-        "seconds": max(per_group) if done else None,
-        "children_seconds": None,
-        "timed_out": not done,
-        "timeout_seconds": limit_seconds,
-        "converged": len(per_group),
-        "create_seconds": round(create_seconds, 3),
-        "per_group_seconds": summary(per_group),
-        "errors": (failures + [error for blog in blogs for error in blog.errors])[:20],
-    }
+    errors = failures + [error for blog in blogs for error in blog.errors]
+    return convergence_record(count, limit_seconds, create_seconds, per_group, None, errors)
 
 
 async def bring_up(

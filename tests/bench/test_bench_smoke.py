@@ -27,6 +27,14 @@ def run_bench(script: str, *args: str, timeout: float) -> subprocess.CompletedPr
     )
 
 
+def audit_log_of(real_backend: RealBackend) -> Path:
+    """The audit log of our control plane, which the real-server benches count requests from (else skip)."""
+    plane = real_backend.plane
+    if plane is None or plane.audit_log is None or plane.kwok_bin_dir is None:
+        pytest.skip("needs our control plane with its audit log and KWOK nodes")
+    return plane.audit_log
+
+
 @pytest.mark.timeout(90)
 def test_scale_bench_quick_run(tmp_path: Path) -> None:
     output = tmp_path / "scale.json"
@@ -164,16 +172,14 @@ def test_failover_real_bench_runs_every_pod_failure_once(real_backend: RealBacke
 @pytest.mark.timeout(240)
 def test_scale_bench_real_quick_run(real_backend: RealBackend, tmp_path: Path) -> None:
     """On the real control plane, from its audit log: every actor counted, the blog's YAML alongside."""
-    plane = real_backend.plane
-    if plane is None or plane.audit_log is None or plane.kwok_bin_dir is None:
-        pytest.skip("needs our control plane with its audit log and KWOK nodes")
+    audit_log = audit_log_of(real_backend)
     output = tmp_path / "scale-real.json"
     completed = run_bench(
         "scale.py",
         "--kubeconfig",
         str(real_backend.kubeconfig),
         "--audit-log",
-        str(plane.audit_log),
+        str(audit_log),
         "--groups",
         "3",
         "--idle-seconds",
@@ -226,16 +232,14 @@ def test_scale_shards_bench_real_runs_the_blogs_yaml_over_namespaces(
 
     The operator setups are not run here: their operators serve every namespace of the shared server.
     """
-    plane = real_backend.plane
-    if plane is None or plane.audit_log is None or plane.kwok_bin_dir is None:
-        pytest.skip("needs our control plane with its audit log and KWOK nodes")
+    audit_log = audit_log_of(real_backend)
     output = tmp_path / "scale-shards.json"
     completed = run_bench(
         "scale_shards.py",
         "--kubeconfig",
         str(real_backend.kubeconfig),
         "--audit-log",
-        str(plane.audit_log),
+        str(audit_log),
         "--groups",
         "4",
         "--namespaces",

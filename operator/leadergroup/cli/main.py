@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from leadergroup import __version__, packaged
+from leadergroup.cli import INTERRUPTED
 from leadergroup.kube import ApiError, ApiUnavailable, ConfigError, KubeClient
 from leadergroup.kube.resources import CRDS, LEADERGROUPS
 
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return start(options)
     except KeyboardInterrupt:
         # Ctrl-C while the CRDs are installed or Kopf is imported, before anything runs: no traceback.
-        return 128 + signal.SIGINT
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

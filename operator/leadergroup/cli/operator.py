@@ -17,14 +17,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from leadergroup import __version__, constants
-from leadergroup.cli import peering, sharding
+from leadergroup.cli import INTERRUPTED, peering, sharding
 from leadergroup.cli.activity import PeeringGate
 from leadergroup.cli.kopfimport import kopf  # the first import of Kopf (see its module)
 from leadergroup.following import ActivityGate, AlwaysActive, LeaseFollowing
@@ -254,10 +253,6 @@ def port_unavailable(port: int) -> str | None:
         except OSError as error:
             return error.strerror or str(error)
     return None
-
-
-# The exit status of a start interrupted by Ctrl-C before Kopf runs (Kopf itself exits 0 on SIGINT).
-INTERRUPTED = 128 + signal.SIGINT
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -115,11 +115,12 @@ class KubeClient:
             self._session = None
         # Sessions retired longer ago than a request may take are closed; a watch still open on one ends,
         # and its caller watches again with the new credentials. Under lasting 401s this keeps a few.
-        keep = [(at, session) for at, session in self._retired_sessions if now - at < self.request_timeout]
-        for at, session in self._retired_sessions:
-            if now - at >= self.request_timeout:
+        retired, self._retired_sessions = self._retired_sessions, []
+        for at, session in retired:
+            if now - at < self.request_timeout:
+                self._retired_sessions.append((at, session))
+            else:
                 await session.close()
-        self._retired_sessions = keep
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
