@@ -271,6 +271,58 @@ def test_scale_shards_bench_real_runs_the_blogs_yaml_over_namespaces(
 
 
 @pytest.mark.timeout(150)
+def test_request_cost_bench_sends_the_operators_own_requests_to_the_real_server(
+    real_backend: RealBackend, tmp_path: Path
+) -> None:
+    """bench/request_cost.py: every row's requests were accepted, and the groups ended with the last status.
+
+    The CPU figures are not checked: the shared server is busy with the other tests.
+    """
+    plane = real_backend.plane
+    if plane is None:
+        pytest.skip("prices requests by the CPU of our control plane's processes")
+    pids = ",".join(
+        f"{name}={pid}" for name, pid in plane.pids().items() if name in ("kube-apiserver", "etcd")
+    )
+    output = tmp_path / "request-cost.json"
+    completed = run_bench(
+        "request_cost.py",
+        "--kubeconfig",
+        str(real_backend.kubeconfig),
+        "--pids",
+        pids,
+        "--count",
+        "3",
+        "--output",
+        str(output),
+        timeout=140,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    payload = json.loads(output.read_text())
+    rows = {row["request"]: row for row in payload["rows"]}
+    # The children from the builders and the operator's status patches, each accepted by the real schema.
+    for request in (
+        "POST leadergroups",
+        "POST serviceaccounts",
+        "POST roles",
+        "POST rolebindings",
+        "POST leases",
+        "POST deployments",
+        "POST poddisruptionbudgets",
+        "PATCH leadergroups/status (first)",
+        "PATCH leadergroups/status (3/3)",
+        "POST events",
+        "PATCH pods (holder's role)",
+    ):
+        assert rows[request]["count"] == 3, rows
+        assert set(rows[request]["cpu_ms_per_request"]) == {"kube-apiserver", "etcd"}
+    status = payload["last_status"]
+    assert (status["holder"], status["ready"], status["state"]) == ("g0000-pod", "3/3", "Ready"), status
+    assert set(payload["per_group_ms"]) == {"operator's setup", "blog's YAML"}
+    assert "CPU ms per group" in completed.stdout
+
+
+@pytest.mark.timeout(150)
 def test_footprint_bench_quick_run(real_backend: RealBackend, tmp_path: Path) -> None:
     output = tmp_path / "footprint.json"
     completed = run_bench(
