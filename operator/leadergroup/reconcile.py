@@ -94,15 +94,17 @@ class GroupController:
         metadata = body["metadata"]
         key: GroupKey = (metadata["namespace"], metadata["name"])
         state = self.state(key)
-        async with state.lock:
+        # The turn first, then the group's lock: a group waiting for its turn must not hold its lock, or
+        # every event of its pods and children waits behind it (a restart queues every group at once, and
+        # the last of 5,000 waits minutes for its turn).
+        async with self._converging, state.lock:
             if state.uid != metadata.get("uid") or state.status is None:
                 state.status = dict(body.get("status") or {})
             state.uid = str(metadata.get("uid", ""))
             state.generation = int(metadata.get("generation") or 0)
             started = time.monotonic()
             try:
-                async with self._converging:
-                    state.stall = await self._converge(body, state, fresh)
+                state.stall = await self._converge(body, state, fresh)
             except TransientError:
                 state.counters.error("Transient")
                 raise

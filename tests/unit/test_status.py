@@ -131,6 +131,17 @@ class TestConditions:
         calm = next_status(status, facts(), NOW + timedelta(hours=1))
         assert condition(calm, "Flapping")["status"] == "False"
 
+    def test_a_quiet_group_needs_no_write_when_its_last_change_ages_out_of_the_window(self) -> None:
+        """Time passing alone changes nothing the status says: no write for an idle or restarted group."""
+        led = next_status({}, facts(lease=LeaseView("pod-0", 1)), NOW)
+        within = next_status(led, facts(lease=LeaseView("pod-0", 1)), NOW + timedelta(seconds=599))
+        aged_out = next_status(within, facts(lease=LeaseView("pod-0", 1)), NOW + timedelta(seconds=601))
+        assert transitions_within(within, 600, NOW + timedelta(seconds=599)) == 1
+        assert transitions_within(aged_out, 600, NOW + timedelta(seconds=601)) == 0
+        assert status_patch(led, within) == {}
+        assert status_patch(within, aged_out) == {}
+        assert condition(aged_out, "Flapping")["message"] == "At most 5 leader changes in the last 600s"
+
 
 class TestPatch:
     def test_removed_keys_become_null(self) -> None:
