@@ -82,6 +82,7 @@ class AuditEntry:
     subresource: str | None
     time: float  # requestReceivedTimestamp, time.time() seconds
     namespace: str = ""  # of the object; "" for cluster-scoped ones and cluster-wide lists and watches
+    uri: str = ""  # the request's path and query (a list's ``limit``, a watch's ``resourceVersion``)
 
     @property
     def is_write(self) -> bool:
@@ -131,6 +132,7 @@ def parse_entry(line: str) -> AuditEntry | None:
         ref.get("subresource"),
         moment,
         str(ref.get("namespace") or ""),
+        str(entry.get("requestURI") or ""),
     )
 
 

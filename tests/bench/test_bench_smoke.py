@@ -270,6 +270,42 @@ def test_scale_shards_bench_real_runs_the_blogs_yaml_over_namespaces(
     assert "CPU seconds during the bring-up, by process" in completed.stdout
 
 
+@pytest.mark.timeout(240)
+def test_restart_bench_resumes_every_group_without_a_write(real_backend: RealBackend, tmp_path: Path) -> None:
+    """bench/restart.py on the real control plane: the second operator reconciles every group, writes none."""
+    audit_log = audit_log_of(real_backend)
+    output = tmp_path / "restart.json"
+    completed = run_bench(
+        "restart.py",
+        "--kubeconfig",
+        str(real_backend.kubeconfig),
+        "--audit-log",
+        str(audit_log),
+        "--groups",
+        "3",
+        "--settle",
+        "2",
+        "--timeout",
+        "150",
+        "--output",
+        str(output),
+        "--workdir",
+        str(tmp_path),
+        timeout=230,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    (run,) = json.loads(output.read_text())["runs"]
+    assert run["resumed"] == 3 and run["resumed_seconds"] is not None, run
+    # Nothing changed while no operator ran: the new one finds every child and status as it should be.
+    assert (run["writes"], run["write_by_verb"]) == (0, {}), run
+    # It judged each group's children as they are on the server (an existing group: read, not create).
+    assert run["read_by_verb"]["get deployments"] == 3, run["read_by_verb"]
+    # Kopf's initial lists come in pages (pods, children, groups); only the Lease follower's is one response.
+    assert "list pods" in run["read_by_verb"] and set(run["unpaged_lists"]) <= {"list leases"}, run
+    assert run["cpu"]["by_process"]["operator"] > 0
+    assert "Operator restart with every group converged" in completed.stdout
+
+
 @pytest.mark.timeout(150)
 def test_request_cost_bench_sends_the_operators_own_requests_to_the_real_server(
     real_backend: RealBackend, tmp_path: Path
