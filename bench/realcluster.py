@@ -265,12 +265,16 @@ class AuditedCluster(BenchCluster):
         return wrapped
 
     def operator_requests(self, since: float, until: float | None = None) -> list[Request] | None:
-        """The operator's requests in ``[since, until)`` in this namespace or cluster-wide.
+        """The operator's requests in ``[since, until)`` in this namespace or cluster-wide."""
+        return [entry.request() for entry in self.operator_entries(since, until)]
+
+    def operator_entries(self, since: float, until: float | None = None) -> list[AuditEntry]:
+        """The operator's audit entries in ``[since, until)`` in this namespace or cluster-wide.
 
         Other namespaces are left out: on a shared server (the test suite's) other operators run too.
         """
         return [
-            entry.request()
+            entry
             for entry in self.audit.entries(since, until)
             if entry.actor == "operator" and entry.namespace in ("", self.namespace)
         ]

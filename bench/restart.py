@@ -130,16 +130,14 @@ async def run_one(count: int, options: argparse.Namespace, workdir: Path, audit:
                 await workload.close()
                 first.stop()
                 second.stop()
-        requests = cluster.operator_requests(since, until) or []
+        entries = cluster.operator_entries(since, until)
+        requests = [entry.request() for entry in entries]
         # An initial list in one response holds every object of the kind at once (15,000 pods at 5,000
         # groups); client-go's reflector, and the operator since, read it in pages (``limit``).
         unpaged = [
             f"list {entry.resource}"
-            for entry in audit.entries(since, until)
-            if entry.actor == "operator"
-            and entry.verb == "list"
-            and entry.namespace in ("", cluster.namespace)
-            and "limit=" not in entry.uri
+            for entry in entries
+            if entry.verb == "list" and "limit=" not in entry.uri
         ]
         writes = [request for request in requests if request.is_write]
         reads = [request for request in requests if request.verb in READ_VERBS]
