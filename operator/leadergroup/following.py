@@ -1,19 +1,26 @@
-"""Following the groups' Leases with one plain watch: a renewal costs a JSON decode and a comparison.
+"""Following the groups' Leases, pods and children with watches of our own; Kopf keeps the LeaderGroups.
 
 Every holder renews its Lease every RetryPeriod (2 s with client-go's defaults), so 1,000 groups make 500
 Lease events a second. Through Kopf each one cost about a millisecond of CPU (its per-object worker and
 memory, diff-base, progress storage and logging; py-spy, docs/benchmarks.md) only to learn that nothing
 the status reports had changed: most of a core at 1,000 groups, and more than the machine at 5,000.
+:class:`LeaseFollower` drops renewals in the event loop and hands holder changes and deletions to
+:meth:`GroupController.observe_lease`.
 
-:class:`LeaseFollower` lists and watches the managed Leases itself (the same request Kopf made, with the
-shard's selector if any), drops renewals in the event loop, and hands holder changes and deletions to
-:meth:`GroupController.observe_lease`, each in a task of its own so that a slow write for one group does not
-hold up the others (the group's lock keeps one group's events in order).
+Pods are three a group, and each is some 16 kB of objects: a restarted operator's initial list of 3,000
+pods, all held at once in Kopf's per-object workers, was most of its peak memory. :class:`PodFollower`
+keeps of each pod only what the controller reads (``pod_essentials``) the moment it arrives.
+:class:`ChildFollower` drops, as they arrive, the child events the controller would not act on: the
+echoes of our own writes, and the children of groups not reconciled yet (a restart's initial lists).
 
-It works only while the replica is active: ``gate`` (:class:`ActivityGate`) says when Kopf peering lets
-this replica work, and the follower stops its watches when paused and lists afresh when resumed, as Kopf
-does with its own. ``leadergroup-operator`` sets this up (``memo["lease_following"]``); under a plain
-``kopf run -m leadergroup.handlers`` the Leases are followed by a Kopf handler instead.
+All of them list in pages and watch the same objects Kopf did (with the shard's selector if any), and
+hand each remaining event to the controller in a task of its own, so that a slow write for one group does
+not hold up the others (the group's lock keeps one group's events in order).
+
+They work only while the replica is active: ``gate`` (:class:`ActivityGate`) says when Kopf peering lets
+this replica work, and the followers stop their watches when paused and list afresh when resumed, as Kopf
+does with its own. ``leadergroup-operator`` sets this up (``memo["following"]``); under a plain
+``kopf run -m leadergroup.handlers``, or with a namespace pattern, Kopf handlers follow them instead.
 """
 
 from __future__ import annotations
@@ -21,13 +28,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from leadergroup.groupstate import TransientError, group_key_of_child
+from leadergroup.groupstate import TransientError, group_key_of_child, pod_essentials
 from leadergroup.kube import ApiError, ApiUnavailable, KubeClient
-from leadergroup.kube.resources import LEASES
+from leadergroup.kube.resources import (
+    DEPLOYMENTS,
+    DISRUPTION_BUDGETS,
+    LEASES,
+    PODS,
+    ROLE_BINDINGS,
+    ROLES,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+    Resource,
+)
 from leadergroup.reconcile import GroupController
 
 logger = logging.getLogger(__name__)
@@ -37,6 +54,8 @@ EVENT_RETRY_DELAYS = (0.5, 2.0, 5.0)
 # The server ends a watch after this long; the follower resumes from the last resourceVersion it saw.
 WATCH_TIMEOUT_SECONDS = 300
 FORBIDDEN_RETRY_SECONDS = 30.0
+# Objects per page of a list, as client-go's reflector (and Kopf here, handlers.WATCH_LIST_PAGE_SIZE).
+LIST_PAGE_SIZE = 500
 
 
 class ActivityGate(Protocol):
@@ -61,8 +80,8 @@ class AlwaysActive:
 
 
 @dataclass(frozen=True)
-class LeaseFollowing:
-    """What the operator's CLI hands to the startup handler: which Leases to follow, and when."""
+class Following:
+    """What the operator's CLI hands to the startup handler: what the followers watch, and when they may."""
 
     namespaces: tuple[str, ...]  # plain names; empty: every namespace
     label_selector: str
@@ -70,8 +89,16 @@ class LeaseFollowing:
     shard_selector: str | None = None
 
 
-async def with_retries(handle: Callable[[], Awaitable[None]], logger: logging.Logger | Any) -> None:
-    """Run an event's handling, retrying transient API failures a few times before giving up on it."""
+async def with_retries(
+    handle: Callable[[], Awaitable[None]],
+    logger: logging.Logger | Any,
+    superseded: Callable[[], bool] = lambda: False,
+) -> None:
+    """Run an event's handling, retrying transient API failures a few times before giving up on it.
+
+    ``superseded`` says whether a newer event of the same object has come meanwhile: that one is handled
+    in its turn, and a retry of this older one would undo it.
+    """
     for delay in (*EVENT_RETRY_DELAYS, None):
         try:
             await handle()
@@ -82,26 +109,39 @@ async def with_retries(handle: Callable[[], Awaitable[None]], logger: logging.Lo
                 return
             logger.warning("Retrying in %.1fs: %s", delay, error)
             await asyncio.sleep(delay)
+            if superseded():
+                logger.info("Not retrying: a newer event of the object came meanwhile")
+                return
 
 
-class LeaseFollower:
-    """Feeds the controller the Lease events that matter; runs until cancelled."""
+class Follower:
+    """Lists and watches one managed resource while the replica is active; runs until cancelled.
+
+    Each event is handed to the controller in a task of its own; a subclass says which resource, what
+    of an event to keep (:meth:`_admit`), and what the controller follows of it (:meth:`_followed`).
+    """
+
+    resource: Resource
+    what = "objects"  # for the logs
 
     def __init__(
         self,
         controller: GroupController,
         client: KubeClient,
-        following: LeaseFollowing,
+        following: Following,
         *,
         retry_delay: float = 1.0,
+        page_size: int = LIST_PAGE_SIZE,
     ) -> None:
         self.controller = controller
         self.client = client
         self.following = following
         self.retry_delay = retry_delay
-        self.renewals = 0  # events dropped as renewals, for tests and the curious
+        self.page_size = page_size
         self.watching = 0  # namespaces (or every namespace: 1) being listed and watched now
         self._tasks: set[asyncio.Task[None]] = set()
+        self._latest: dict[Hashable, int] = {}  # per object, the number of its newest event handed over
+        self._dispatched = 0
 
     async def run(self) -> None:
         """Follow while active, stand still while paused, until cancelled."""
@@ -118,7 +158,7 @@ class LeaseFollower:
                     for task in (paused, *streams):
                         task.cancel()
                     await asyncio.gather(paused, *streams, return_exceptions=True)
-                logger.info("Paused: no longer following Leases")
+                logger.info("Paused: no longer following %s", self.what)
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -133,12 +173,13 @@ class LeaseFollower:
 
     async def _list_and_watch(self, namespace: str | None) -> None:
         resource_version: str | None = None
+        scope = namespace or "every namespace"
         while True:
             try:
                 if resource_version is None:
                     resource_version = await self._list(namespace)
                 async for event in self.client.watch(
-                    LEASES,
+                    self.resource,
                     namespace,
                     resource_version=resource_version,
                     label_selector=self.following.label_selector,
@@ -146,57 +187,184 @@ class LeaseFollower:
                     timeout_seconds=WATCH_TIMEOUT_SECONDS,
                     allow_bookmarks=True,
                 ):
-                    lease = event.get("object") or {}
-                    resource_version = str((lease.get("metadata") or {}).get("resourceVersion") or "")
+                    body = event.get("object") or {}
+                    resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
                     if event.get("type") != "BOOKMARK":
-                        self._dispatch(str(event.get("type")), lease)
+                        self._dispatch(str(event.get("type")), body)
             except ApiError as error:
-                if error.status == 410:  # compacted: list again, as every informer does
+                # Compacted (a watch, or a page's continue token, too old): list again, as informers do.
+                if error.status == 410:
                     resource_version = None
                     continue
-                logger.warning("Lease watch in %s failed: %s", namespace or "every namespace", error)
+                logger.warning("%s watch in %s failed: %s", self.resource.kind, scope, error)
                 resource_version = None
                 # Refused (RBAC) waits for the user: ask again now and then, not every second.
                 await asyncio.sleep(FORBIDDEN_RETRY_SECONDS if error.status == 403 else self.retry_delay)
             except ApiUnavailable as error:
-                logger.warning("Lease watch in %s lost: %s", namespace or "every namespace", error)
+                logger.warning("%s watch in %s lost: %s", self.resource.kind, scope, error)
                 await asyncio.sleep(self.retry_delay)
 
     async def _list(self, namespace: str | None) -> str:
-        listing = await self.client.list(
-            LEASES,
-            namespace,
-            label_selector=self.following.label_selector,
-            shard_selector=self.following.shard_selector,
-        )
-        listed = listing.get("items") or []
-        for lease in listed:
-            self._dispatch(None, lease)
-        # A Lease deleted while we were not watching (paused, or a watch too old to resume) would never
+        """List in pages, as client-go's reflector does: one page of objects in memory at a time."""
+        present: set[Hashable] = set()
+        continue_token: str | None = None
+        while True:
+            page = await self.client.list(
+                self.resource,
+                namespace,
+                label_selector=self.following.label_selector,
+                shard_selector=self.following.shard_selector,
+                limit=self.page_size,
+                continue_token=continue_token,
+            )
+            for body in page.get("items") or []:
+                # A real server leaves apiVersion and kind out of a built-in list's items; a watch has them.
+                body.setdefault("kind", self.resource.kind)
+                body.setdefault("apiVersion", self.resource.api_version)
+                present.add(self._identity(body))
+                self._dispatch(None, body)
+            metadata = page.get("metadata") or {}
+            continue_token = metadata.get("continue")
+            del page  # the whole objects of this page, before the next one arrives
+            if not continue_token:
+                break
+        # An object deleted while we were not watching (paused, or a watch too old to resume) would never
         # send its DELETED event: the listing's silence about it is the news.
-        present = {group_key_of_child(lease) for lease in listed}
-        for lease in self.controller.followed_leases(namespace):
-            if group_key_of_child(lease) not in present:
-                self._dispatch("DELETED", lease)
-        return str((listing.get("metadata") or {}).get("resourceVersion") or "")
+        for body in self._followed(namespace):
+            if self._identity(body) not in present:
+                self._dispatch("DELETED", body)
+        return str(metadata.get("resourceVersion") or "")
 
-    def _dispatch(self, event_type: str | None, lease: Mapping[str, Any]) -> None:
-        if event_type != "DELETED" and self.controller.is_renewal(lease):
-            self.renewals += 1
+    def _dispatch(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        kept = self._admit(event_type, body)
+        if kept is None:
             return
+        identity = self._identity(body)
+        self._dispatched += 1
+        number = self._dispatched
+        self._latest[identity] = number
+        # Tasks of one group queue on its lock in the order made, so events of an object are handled in order.
         task = asyncio.create_task(
-            with_retries(lambda: self.controller.observe_lease(event_type, lease), logger)
+            with_retries(
+                lambda: self._observe(event_type, kept),
+                logger,
+                superseded=lambda: self._latest.get(identity) != number,
+            )
         )
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(lambda done: self._done(done, identity, number))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[None], identity: Hashable, number: int) -> None:
         self._tasks.discard(task)
+        if self._latest.get(identity) == number:
+            del self._latest[identity]
         if not task.cancelled() and task.exception() is not None:
-            logger.error("Following a Lease failed", exc_info=task.exception())
+            logger.error("Following %s failed", self.what, exc_info=task.exception())
 
     async def drain(self) -> None:
         """Wait for the events handed to the controller so far (tests)."""
         while self._tasks:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*list(self._tasks))
+
+    def _identity(self, body: Mapping[str, Any]) -> Hashable:
+        metadata = body.get("metadata") or {}
+        return (metadata.get("namespace"), metadata.get("name"))
+
+    def _admit(self, event_type: str | None, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """What of the event to hand to the controller, or None to drop it here."""
+        return body
+
+    def _followed(self, namespace: str | None) -> list[Mapping[str, Any]]:
+        """The objects the controller follows in ``namespace`` (every namespace when None)."""
+        raise NotImplementedError
+
+    async def _observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class LeaseFollower(Follower):
+    """Feeds the controller the Lease events that matter: renewals stop here, in the event loop."""
+
+    resource = LEASES
+    what = "Leases"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.renewals = 0  # events dropped as renewals, for tests and the curious
+
+    def _identity(self, body: Mapping[str, Any]) -> Hashable:
+        return group_key_of_child(body)  # a group's Lease, whatever its name
+
+    def _admit(self, event_type: str | None, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        if event_type != "DELETED" and self.controller.is_renewal(body):
+            self.renewals += 1
+            return None
+        return body
+
+    def _followed(self, namespace: str | None) -> list[Mapping[str, Any]]:
+        return self.controller.followed_leases(namespace)
+
+    async def _observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        await self.controller.observe_lease(event_type, body)
+
+
+class PodFollower(Follower):
+    """Feeds the controller the groups' pods, each cut down to what it reads the moment it arrives.
+
+    Through Kopf each pod event held the whole pod (some 16 kB of objects) in a per-object worker until
+    handled; an operator restarted with 1,000 groups held the 3,000 pods of its initial list at once.
+    """
+
+    resource = PODS
+    what = "pods"
+
+    def _admit(self, event_type: str | None, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        return pod_essentials(body)
+
+    def _followed(self, namespace: str | None) -> list[Mapping[str, Any]]:
+        return self.controller.followed_pods(namespace)
+
+    async def _observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        await self.controller.observe_pod(event_type, body)
+
+
+CHILDREN = (DEPLOYMENTS, SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS, SERVICES, DISRUPTION_BUDGETS)
+
+
+class ChildFollower(Follower):
+    """Feeds the controller the events of one kind of child that it would act on.
+
+    Most child events change nothing: the echoes of the operator's own writes, and, after a restart,
+    the initial list of every group's children, which come before their groups are reconciled (each
+    reconcile reads its children anyway). :meth:`GroupController.child_event_matters` drops them as they
+    arrive; the rest go to :meth:`GroupController.observe_deployment` or
+    :meth:`GroupController.observe_child`. A child deleted while the replica was paused is not reported
+    on resume (the active replica saw it), as with Kopf before.
+    """
+
+    def __init__(self, resource: Resource, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.resource = resource
+        self.what = resource.plural
+
+    def _admit(self, event_type: str | None, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        return body if self.controller.child_event_matters(event_type, body) else None
+
+    def _followed(self, namespace: str | None) -> list[Mapping[str, Any]]:
+        return []
+
+    async def _observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        if self.resource == DEPLOYMENTS:
+            await self.controller.observe_deployment(event_type, body)
+        else:
+            await self.controller.observe_child(event_type, body)
+
+
+def followers_of(controller: GroupController, client: KubeClient, following: Following) -> list[Follower]:
+    """Every follower of the operator: the Leases, the pods, and each kind of child."""
+    return [
+        LeaseFollower(controller, client, following),
+        PodFollower(controller, client, following),
+        *(ChildFollower(resource, controller, client, following) for resource in CHILDREN),
+    ]

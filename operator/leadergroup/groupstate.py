@@ -72,36 +72,49 @@ class Echo:
         return True
 
 
+POD_METADATA_KEPT = (
+    "name",
+    "namespace",
+    "uid",
+    "labels",
+    "annotations",
+    "deletionTimestamp",
+    "resourceVersion",
+)
+
+
+def pod_essentials(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a pod the role labelling and the failover read; a real pod is some 16 kB of objects.
+
+    The metadata that names it, carries its role and says whether our patch came back; per container,
+    the restart count and a termination (leadership.elector_exit). Not managedFields (often kilobytes),
+    spec, conditions or addresses.
+    """
+    metadata = pod.get("metadata") or {}
+    containers = []
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        kept: dict[str, Any] = {"name": status.get("name"), "restartCount": status.get("restartCount", 0)}
+        terminated = (status.get("state") or {}).get("terminated")
+        if terminated:
+            kept["state"] = {"terminated": terminated}
+        containers.append(kept)
+    return {
+        "metadata": {key: metadata[key] for key in POD_METADATA_KEPT if key in metadata},
+        "status": {"containerStatuses": containers},
+    }
+
+
 @dataclass
 class PodView:
-    """The part of a pod the role labelling and the failover need, and the echo of our last patch to come."""
+    """What the operator keeps of a pod (:func:`pod_essentials`), and the echo of our last patch to come."""
 
     body: dict[str, Any]
     echo: Echo = field(default_factory=Echo)
 
     @classmethod
     def of(cls, pod: Mapping[str, Any], written: bool = False) -> PodView:
-        """Keep only what is needed: a real pod's metadata carries managedFields, often kilobytes."""
-        metadata = pod.get("metadata") or {}
-        kept = {
-            key: metadata[key]
-            for key in (
-                "name",
-                "namespace",
-                "uid",
-                "labels",
-                "annotations",
-                "deletionTimestamp",
-                "resourceVersion",
-            )
-            if key in metadata
-        }
-        # Restart counts only: a count that grew since proves the elector's process exited (leadership.py).
-        restarts = [
-            {"name": status.get("name"), "restartCount": status.get("restartCount", 0)}
-            for status in (pod.get("status") or {}).get("containerStatuses") or []
-        ]
-        view = cls({"metadata": kept, "status": {"containerStatuses": restarts}})
+        """The view of ``pod``; ``written``: it is our own patch's answer, whose echo is still to come."""
+        view = cls(pod_essentials(pod))
         if written:
             view.echo.expect(pod)
         return view

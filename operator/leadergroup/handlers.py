@@ -7,7 +7,6 @@ reconciled as a whole and its status recomputed from what is observed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from typing import Any
@@ -16,7 +15,7 @@ import kopf
 
 from leadergroup import constants, metrics
 from leadergroup.bookkeeping import RememberedDiffBase, RetriesOnlyProgress
-from leadergroup.following import LeaseFollower, LeaseFollowing, with_retries
+from leadergroup.following import Following, followers_of, with_retries
 from leadergroup.kube import KubeClient
 from leadergroup.kube import config as kube_config
 from leadergroup.kube.client import authorization, open_session
@@ -32,6 +31,14 @@ WATCHED_CHILDREN = (
     ("", "v1", "services"),
     ("apps", "v1", "deployments"),
     ("coordination.k8s.io", "v1", "leases"),
+    ("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+    ("policy", "v1", "poddisruptionbudgets"),
+)
+# The children other than the Deployment, whose events only say whether the group drifted.
+CHILD_KINDS = (
+    ("", "v1", "serviceaccounts"),
+    ("", "v1", "services"),
     ("rbac.authorization.k8s.io", "v1", "roles"),
     ("rbac.authorization.k8s.io", "v1", "rolebindings"),
     ("policy", "v1", "poddisruptionbudgets"),
@@ -105,19 +112,26 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     for resource in WATCHED_CHILDREN:
         settings.watching.label_selectors[resource] = MANAGED_SELECTOR
     settings.networking.request_timeout = 30
-    group_controller = GroupController(KubeClient.auto(user_agent=f"{constants.MANAGER}/reconciler"))
+    # 16 requests at once are enough to keep an API server busy, and each TLS connection costs some 300 kB:
+    # 64 of them put a restart with 1,000 groups 14 MB higher (bench/restart.py).
+    reconciler = KubeClient.auto(user_agent=f"{constants.MANAGER}/reconciler", connection_limit=16)
+    group_controller = GroupController(reconciler)
     memo["controller"] = group_controller
-    following = memo.get("lease_following")
-    if isinstance(following, LeaseFollowing):
-        # leadergroup-operator: one plain watch, renewals dropped in the event loop (following.py).
-        client = KubeClient.auto(user_agent=f"{constants.MANAGER}/lease-follower")
-        follower = LeaseFollower(group_controller, client, following)
-        memo["lease_follower"] = follower
-        memo["lease_follower_task"] = asyncio.create_task(follower.run(), name="lease follower")
+    following = memo.get("following")
+    if isinstance(following, Following):
+        # leadergroup-operator: our own watches of the Leases, pods and children (following.py). No limit on
+        # the connections: each watch holds one for as long as it lasts.
+        client = KubeClient.auto(user_agent=f"{constants.MANAGER}/follower", connection_limit=0)
+        followers = followers_of(group_controller, client, following)
+        memo["follower_client"] = client
+        memo["follower_tasks"] = [
+            asyncio.create_task(follower.run(), name=f"{follower.what} follower") for follower in followers
+        ]
     else:
-        # `kopf run -m leadergroup.handlers`: no CLI to say which namespaces and shard are ours, so Kopf
-        # watches the Leases (its resource observer reads the handlers once the startup handlers are done).
-        follow_leases_through_kopf()
+        # `kopf run -m leadergroup.handlers`, or a namespace pattern: nothing tells us which namespaces and
+        # shard are ours, so Kopf watches the Leases, pods and children (its resource observer reads the
+        # handlers once the startup handlers are done).
+        follow_through_kopf()
     metrics_port = os.environ.get("LEADERGROUP_METRICS_PORT")
     if metrics_port:
         metrics.serve(group_controller, int(metrics_port))
@@ -125,27 +139,30 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     logger.info("LeaderGroup operator started")
 
 
-_kopf_follows_leases: list[bool] = []
+_kopf_follows: list[bool] = []
 
 
-def follow_leases_through_kopf() -> None:
-    """Register :func:`lease_event` with Kopf, once per process (an operator may start twice in tests)."""
-    if not _kopf_follows_leases:
+def follow_through_kopf() -> None:
+    """Register the Leases', pods' and children's handlers with Kopf, once per process (tests start twice)."""
+    if not _kopf_follows:
         kopf.on.event(*LEASES, labels=MANAGED)(lease_event)
-        _kopf_follows_leases.append(True)
+        kopf.on.event("", "v1", "pods", labels=MANAGED)(pod_event)
+        kopf.on.event("apps", "v1", "deployments", labels=MANAGED)(deployment_event)
+        for resource in CHILD_KINDS:
+            kopf.on.event(*resource, labels=MANAGED)(child_event)
+        _kopf_follows.append(True)
 
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
     """Close the API client."""
-    task = memo.get("lease_follower_task")
-    if isinstance(task, asyncio.Task):
+    tasks = memo.get("follower_tasks") or []
+    for task in tasks:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    follower = memo.get("lease_follower")
-    if isinstance(follower, LeaseFollower):
-        await follower.client.close()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    client = memo.get("follower_client")
+    if isinstance(client, KubeClient):
+        await client.close()
     found = memo.get("controller")
     if isinstance(found, GroupController):
         await found.client.close()
@@ -197,7 +214,6 @@ async def lease_event(
     await with_retries(lambda: controller(memo).observe_lease(type, body), logger)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 async def deployment_event(
     *,
     type: str,
@@ -206,15 +222,10 @@ async def deployment_event(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    """Report readiness and restore a Deployment edited or deleted by hand."""
+    """Report readiness and restore a Deployment edited or deleted by hand (when Kopf watches them)."""
     await with_retries(lambda: controller(memo).observe_deployment(type, body), logger)
 
 
-@kopf.on.event("", "v1", "serviceaccounts", labels=MANAGED)
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=MANAGED)
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=MANAGED)
-@kopf.on.event("", "v1", "services", labels=MANAGED)
-@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=MANAGED)
 async def child_event(
     *,
     type: str,
@@ -223,11 +234,10 @@ async def child_event(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    """Restore a child edited or deleted by hand."""
+    """Restore a child edited or deleted by hand (when Kopf watches them)."""
     await with_retries(lambda: controller(memo).observe_child(type, body), logger)
 
 
-@kopf.on.event("", "v1", "pods", labels=MANAGED)
 async def pod_event(
     *,
     type: str,
@@ -236,5 +246,8 @@ async def pod_event(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    """Label the group's pods leader/follower; release the Lease when the holder's pod is deleted."""
+    """Label the group's pods leader/follower; release the Lease when the holder's pod is deleted.
+
+    Only when Kopf watches the pods (:func:`follow_through_kopf`).
+    """
     await with_retries(lambda: controller(memo).observe_pod(type, body), logger)

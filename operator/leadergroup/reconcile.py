@@ -278,6 +278,15 @@ class GroupController:
             if state.known and state.lease_body and namespace in (None, group_namespace)
         ]
 
+    def followed_pods(self, namespace: str | None) -> list[Mapping[str, Any]]:
+        """What is kept of each pod of the groups (in ``namespace``, or everywhere when None)."""
+        return [
+            view.body
+            for (group_namespace, _), state in self.groups.items()
+            if namespace in (None, group_namespace)
+            for view in state.pods.values()
+        ]
+
     async def observe_pod(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
         """A pod of a group changed: give it its role; if the holder's pod is gone, release the Lease."""
         key = group_key_of_child(pod)
@@ -346,12 +355,45 @@ class GroupController:
         if key is None:
             return
         state = self.state(key)
-        if state.known and event_type != "DELETED" and is_owned_by(deployment, state.uid):
-            view = DeploymentView.of(deployment)
-            if view != state.deployment:
-                state.deployment = view
-                await self._publish_readiness(key, state)
+        if self._readiness_changed(state, event_type, deployment):
+            state.deployment = DeploymentView.of(deployment)
+            await self._publish_readiness(key, state)
         await self.observe_child(event_type, deployment)
+
+    @staticmethod
+    def _readiness_changed(state: GroupState, event_type: str | None, deployment: Mapping[str, Any]) -> bool:
+        return (
+            state.known
+            and event_type != "DELETED"
+            and is_owned_by(deployment, state.uid)
+            and DeploymentView.of(deployment) != state.deployment
+        )
+
+    def child_event_matters(self, event_type: str | None, child: Mapping[str, Any]) -> bool:
+        """Whether :meth:`observe_child` (or, for a Deployment, :meth:`observe_deployment`) would act on it.
+
+        No lock and no await: called for every child event as it arrives, so that the many that change
+        nothing (our own writes' echoes, the children of groups not reconciled yet, whose reconcile reads
+        them anyway) are dropped before anything holds them.
+        """
+        key = group_key_of_child(child)
+        state = self.groups.get(key) if key is not None else None
+        if state is None:
+            return False
+        if child.get("kind") == "Deployment" and self._readiness_changed(state, event_type, child):
+            return True
+        return self._may_have_drifted(state, event_type, child)
+
+    @staticmethod
+    def _may_have_drifted(state: GroupState, event_type: str | None, child: Mapping[str, Any]) -> bool:
+        if state.group is None or not is_owned_by(child, state.uid):
+            return False
+        if event_type == "DELETED":
+            return True
+        metadata = child.get("metadata") or {}
+        identity = (str(child.get("kind")), str(metadata.get("name")))
+        # Not the echo of our own write, nor a version we judged already (server-normalised values).
+        return state.converged.get(identity) != str(metadata.get("resourceVersion"))
 
     async def _publish_readiness(self, key: GroupKey, state: GroupState) -> None:
         # Pods get ready one by one, often within a second of each other and of the group's first status:
@@ -389,15 +431,13 @@ class GroupController:
         if key is None:
             return
         state = self.groups.get(key)
-        if state is None or state.group is None or not is_owned_by(child, state.uid):
+        if state is None or state.group is None or not self._may_have_drifted(state, event_type, child):
             return
         if event_type == "DELETED":
             await self._refetch_and_reconcile(key)
             return
         metadata = child.get("metadata") or {}
         identity = (str(child.get("kind")), str(metadata.get("name")))
-        if state.converged.get(identity) == str(metadata.get("resourceVersion")):
-            return  # the echo of our own write, or a version we judged already (server-normalised values)
         desired = next(
             (c for c in get_children(state.group) if (c["kind"], c["metadata"]["name"]) == identity), None
         )

@@ -1,6 +1,7 @@
-"""The operator's own Lease watch: renewals stop in the event loop, holder changes reach the status.
+"""The operator's own watches: Lease renewals stop in the event loop, holder changes reach the status;
+pods are kept cut down, listed in pages, and a pod deleted while paused is noticed on resume.
 
-The follower runs here in the test's process, with a real :class:`GroupController` and the API server of
+The followers run here in the test's process, with a real :class:`GroupController` and the API server of
 the `cluster` fixture; the group is reconciled once by hand, as Kopf's create handler would.
 """
 
@@ -20,11 +21,13 @@ import pytest
 import yaml
 from tests.support.cluster import Cluster
 from tests.support.eventually import eventually
+from tests.support.pods import deployment_pods
 
 from leadergroup import constants
-from leadergroup.following import LeaseFollower, LeaseFollowing
+from leadergroup.following import Following as FollowingConfig
+from leadergroup.following import LeaseFollower, PodFollower
 from leadergroup.kube import KubeClient
-from leadergroup.kube.resources import LEADERGROUPS, LEASES
+from leadergroup.kube.resources import LEADERGROUPS, LEASES, PODS
 from leadergroup.procutil import free_port, operator_command, wait_until_alive
 from leadergroup.reconcile import GroupController
 
@@ -63,9 +66,12 @@ class Following:
         self.namespace = namespace
         self.gate = ManualGate()
         self.controller = GroupController(client)
-        following = LeaseFollowing((namespace,), MANAGED_SELECTOR, self.gate)
+        following = FollowingConfig((namespace,), MANAGED_SELECTOR, self.gate)
         self.follower = LeaseFollower(self.controller, client, following, retry_delay=0.1)
+        # Pages of one pod: a group's three pods take three pages of one list.
+        self.pod_follower = PodFollower(self.controller, client, following, retry_delay=0.1, page_size=1)
         self.lease_name = ""
+        self.cluster: Cluster | None = None
 
     async def start(self, name: str = "followed") -> None:
         body = yaml.safe_load(SAMPLE.read_text())
@@ -75,9 +81,14 @@ class Following:
         self.lease_name = str(group["spec"].get("lockName") or name)  # the group's name by default
         self.task = asyncio.create_task(self.follower.run())
 
+    async def follow_pods(self) -> None:
+        self.pod_task = asyncio.create_task(self.pod_follower.run())
+
     async def stop(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        tasks = [task for task in (self.task, getattr(self, "pod_task", None)) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def lease(self) -> dict[str, Any]:
         return await self.client.get(LEASES, self.lease_name, self.namespace)
@@ -103,6 +114,7 @@ class Following:
 async def following(cluster: Cluster) -> AsyncIterator[Following]:
     async with KubeClient.auto(cluster.kubeconfig) as client:
         setup = Following(client, cluster.namespace)
+        setup.cluster = cluster
         await setup.start()
         yield setup
         await setup.stop()
@@ -171,7 +183,74 @@ async def test_a_lease_deleted_while_paused_is_recreated_on_resume(following: Fo
     assert lease["spec"]["holderIdentity"] == "pod-a"
 
 
-# ---- where Kopf keeps the Leases: a namespace pattern, or `kopf run -m leadergroup.handlers`
+# ---- pods
+
+
+def kept_pods(following: Following) -> dict[str, dict[str, Any]]:
+    """What the controller keeps of each pod of the group."""
+    state = following.controller.groups.get((following.namespace, "followed"))
+    return {pod: view.body for pod, view in state.pods.items()} if state else {}
+
+
+async def group_pods(following: Following) -> list[str]:
+    assert following.cluster is not None
+    return await deployment_pods(following.client, following.cluster, "followed")
+
+
+async def test_pods_are_listed_in_pages_and_kept_cut_down(
+    following: Following, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pods = await group_pods(following)
+    pages: list[str | None] = []
+    listing = following.client.list
+
+    async def list_spied(resource: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if resource == PODS:
+            pages.append(kwargs.get("continue_token"))
+        return await listing(resource, *args, **kwargs)
+
+    monkeypatch.setattr(following.client, "list", list_spied)
+    await following.follow_pods()
+    await eventually(lambda: sorted(kept_pods(following)) == sorted(pods), message="every pod kept")
+    # One list, page by page: the first without a token, each next one with the token of the one before.
+    assert len(pages) >= len(pods) and pages[0] is None and all(pages[1:])
+    for body in kept_pods(following).values():
+        assert set(body) == {"metadata", "status"}
+        assert "managedFields" not in body["metadata"]
+        assert body["metadata"]["labels"][constants.LABEL_GROUP] == "followed"
+
+
+async def test_a_holder_pod_deleted_while_paused_releases_the_lease_on_resume(following: Following) -> None:
+    pods = await group_pods(following)
+    await following.follow_pods()
+    await eventually(lambda: set(pods) <= set(kept_pods(following)), message="the pods kept")
+    holder = pods[0]
+    await following.write_lease(holder, "2026-12-02T10:00:00.000000Z")
+    await eventually(lambda: following.status_holder(), message="the holder in status")
+    following.gate.close()
+    await eventually(
+        lambda: following.follower.watching + following.pod_follower.watching == 0,
+        message="the watches stop when paused",
+    )
+    await following.client.delete(PODS, holder, following.namespace)
+
+    async def gone() -> bool:
+        return await following.client.get_or_none(PODS, holder, following.namespace) is None
+
+    await eventually(gone, timeout=20, message="the pod gone from the API")
+    assert holder in kept_pods(following)  # paused: nothing watched the deletion
+    following.gate.open()
+
+    # No DELETED event was watched: the listing's silence about the pod is the news, and the holder's pod
+    # being gone releases the Lease (failover), so a standby need not wait out the lease.
+    async def released() -> bool:
+        return not (await following.lease())["spec"].get("holderIdentity")
+
+    await eventually(released, timeout=10, message="the Lease released on resume")
+    assert holder not in kept_pods(following)
+
+
+# ---- where Kopf keeps the Leases and pods: a namespace pattern, or `kopf run -m leadergroup.handlers`
 
 
 def kopf_run_command(namespace: str, port: int) -> list[str]:
@@ -192,7 +271,7 @@ def kopf_run_command(namespace: str, port: int) -> list[str]:
 
 
 @pytest.mark.parametrize("how", ["namespace-pattern", "kopf-run"])
-async def test_without_the_lease_watch_kopf_follows_the_leases(
+async def test_without_our_watches_kopf_follows_the_leases_and_pods(
     cluster: Cluster, tmp_path: Path, how: str
 ) -> None:
     namespace = cluster.namespace
@@ -217,14 +296,24 @@ async def test_without_the_lease_watch_kopf_follows_the_leases(
             lease = await eventually(
                 lambda: client.get_or_none(LEASES, "kopf-follows", namespace), timeout=20, message="the Lease"
             )
-            lease["spec"].update(holderIdentity="kopf-follows-pod-a", leaseDurationSeconds=15)
+            pods = await deployment_pods(client, cluster, "kopf-follows")
+            lease["spec"].update(holderIdentity=pods[0], leaseDurationSeconds=15)
             await client.replace(LEASES, "kopf-follows", lease, namespace)
 
             async def shown() -> bool:
                 group = await client.get(LEADERGROUPS, "kopf-follows", namespace)
-                return (group.get("status") or {}).get("holder") == "kopf-follows-pod-a"
+                return (group.get("status") or {}).get("holder") == pods[0]
 
             await eventually(shown, timeout=20, message=f"status.holder through Kopf: {log_path}")
+
+            # The pods too are Kopf's to follow here: the holder's pod is labelled the leader.
+            async def labelled() -> bool:
+                pod = await client.get(PODS, pods[0], namespace)
+                return pod["metadata"]["labels"].get(constants.LABEL_ROLE) == constants.ROLE_LEADER
+
+            await eventually(
+                labelled, timeout=20, message=f"the leader's pod labelled through Kopf: {log_path}"
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)

@@ -16,6 +16,7 @@ from tests.support.cluster import Cluster
 from tests.support.eventually import eventually
 from tests.support.identities import service_account_kubeconfig, service_account_user
 from tests.support.operator_process import OperatorProcess
+from tests.support.pods import deployment_pods
 from tests.support.rbac import allowed, describe
 
 from leadergroup import constants
@@ -31,7 +32,6 @@ from leadergroup.kube.resources import (
     SERVICES,
 )
 from leadergroup.leadership import release_dead_holder
-from leadergroup.sim.standins import pods_of, replicate
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
 
@@ -46,21 +46,8 @@ def group_body(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
 
 async def start_group(client: KubeClient, cluster: Cluster, body: dict[str, Any]) -> list[str]:
     """Create the group and return its pods' names (made by the stand-in controller on the emulator)."""
-    namespace, name = cluster.namespace, body["metadata"]["name"]
-    await client.create(LEADERGROUPS, body, namespace)
-
-    found = await eventually(
-        lambda: client.get_or_none(DEPLOYMENTS, name, namespace), timeout=10, message="the Deployment"
-    )
-    if cluster.emulator is not None:
-        return await replicate(client, namespace, name)
-    wanted = int(found["spec"]["replicas"])
-
-    async def real_pods() -> list[str] | None:
-        pods = await pods_of(client, found)
-        return [p["metadata"]["name"] for p in pods] if len(pods) >= wanted else None
-
-    return await eventually(real_pods, timeout=30, message="the Deployment's pods")
+    await client.create(LEADERGROUPS, body, cluster.namespace)
+    return await deployment_pods(client, cluster, body["metadata"]["name"])
 
 
 async def take(client: KubeClient, namespace: str, lease_name: str, identity: str) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from leadergroup.groupstate import Echo, GroupState, PodView, without_managed_fields
+from typing import Any
+
+from leadergroup.groupstate import Echo, GroupState, PodView, pod_essentials, without_managed_fields
+from leadergroup.leadership import elector_exit
 
 
 def lease(holder: str, version: str = "1") -> dict[str, object]:
@@ -53,6 +56,40 @@ class TestPodView:
             "status": {"containerStatuses": [{"name": "app", "restartCount": 2}]},
         }
         assert view.echo.awaiting == "5"
+
+    def test_a_termination_is_kept_and_judged_as_on_the_whole_pod(self) -> None:
+        def pod(restarts: int, state: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "metadata": {"name": "p", "managedFields": [{"manager": "kubelet"}]},
+                "spec": {"containers": [{"name": "app"}, {"name": "side"}]},
+                "status": {
+                    "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [
+                        {"name": "app", "restartCount": restarts, "state": state, "image": "x"},
+                        {"name": "side", "restartCount": 0, "state": {"running": {}}},
+                    ],
+                },
+            }
+
+        running = pod(0, {"running": {"startedAt": "t"}})
+        terminated = pod(0, {"terminated": {"exitCode": 1, "reason": "Error"}})
+        restarted = pod(1, {"running": {"startedAt": "t2"}})
+        assert pod_essentials(terminated)["status"]["containerStatuses"] == [
+            {"name": "app", "restartCount": 0, "state": {"terminated": {"exitCode": 1, "reason": "Error"}}},
+            {"name": "side", "restartCount": 0},
+        ]
+        # The failover's verdict (leadership.elector_exit) is the same on what is kept as on the pod.
+        for previous, current in [
+            (None, running),
+            (running, terminated),
+            (running, restarted),
+            (running, running),
+        ]:
+            kept = None if previous is None else pod_essentials(previous)
+            assert elector_exit(kept, pod_essentials(current), "app") == elector_exit(
+                previous, current, "app"
+            )
+        assert elector_exit(pod_essentials(running), pod_essentials(restarted), "app") is not None
 
 
 class TestLeadershipAccounting:

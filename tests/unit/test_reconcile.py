@@ -1,4 +1,5 @@
-"""GroupController.reconcile takes turns: CONVERGING_AT_ONCE groups converge, the rest wait lock-free."""
+"""GroupController: reconciles take turns (CONVERGING_AT_ONCE converge, the rest wait lock-free), and which
+child events are worth handing over at all."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from typing import Any, cast
 
 import yaml
 
+from leadergroup import constants
+from leadergroup.groupstate import GroupState
 from leadergroup.kube import KubeClient
+from leadergroup.model import LeaderGroup
 from leadergroup.reconcile import CONVERGING_AT_ONCE, GroupController
+from leadergroup.status import DeploymentView
 
 SAMPLE = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "minimal.yaml"
 
@@ -54,3 +59,67 @@ async def test_a_group_waiting_for_its_turn_leaves_its_lock_free_for_its_pods_an
         for task in (*converging, waiting):
             task.cancel()
         await asyncio.gather(*converging, waiting, return_exceptions=True)
+
+
+# ---- which child events are worth a task: GroupController.child_event_matters
+
+
+class RefusingServer:
+    """A client that fails the test on any request: the events it gets must need none."""
+
+    def __getattr__(self, name: str) -> Any:
+        async def request(*args: Any, **__: Any) -> Any:
+            raise AssertionError(f"{name}{args} sent for an event that changes nothing")
+
+        return request
+
+
+def child(kind: str, version: str, owner: str = "uid-g", **status: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "metadata": {
+            "name": "g",
+            "namespace": "ns",
+            "resourceVersion": version,
+            "labels": {constants.LABEL_GROUP: "g"},
+            "ownerReferences": [{"uid": owner}],
+        },
+        "status": status,
+    }
+
+
+def reconciled(controller: GroupController) -> GroupState:
+    """The state a reconcile leaves: the group known, each child judged at version 7."""
+    state = controller.state(("ns", "g"))
+    state.uid, state.group = "uid-g", LeaderGroup.from_body(group("g"))
+    for kind in ("Deployment", "ServiceAccount", "Role"):
+        state.converged[(kind, "g")] = "7"
+    state.deployment = DeploymentView.of(child("Deployment", "7", readyReplicas=3))
+    return state
+
+
+async def test_child_events_that_change_nothing_are_dropped_and_need_no_request() -> None:
+    controller = GroupController(cast(KubeClient, RefusingServer()))
+    unseen = child("Role", "7")
+    assert not controller.child_event_matters(None, unseen), "a restart's list, before its group's reconcile"
+    reconciled(controller)
+    nothing_new = [
+        (None, child("Role", "7")),  # the echo of our own write
+        ("MODIFIED", child("ServiceAccount", "7")),
+        ("MODIFIED", child("Role", "8", owner="uid-other")),  # not this group's
+        ("MODIFIED", child("Deployment", "7", readyReplicas=3)),  # same version, same readiness
+        ("DELETED", child("Role", "9", owner="uid-other")),
+    ]
+    for event_type, body in [(None, unseen), *nothing_new]:
+        assert not controller.child_event_matters(event_type, body), (event_type, body)
+        observe = controller.observe_deployment if body["kind"] == "Deployment" else controller.observe_child
+        await observe(event_type, body)  # and indeed the handler does nothing with it
+
+
+def test_child_events_the_controller_acts_on_are_kept() -> None:
+    controller = GroupController(cast(KubeClient, RefusingServer()))
+    reconciled(controller)
+    assert controller.child_event_matters("MODIFIED", child("Role", "8")), "a version not judged yet"
+    assert controller.child_event_matters("DELETED", child("ServiceAccount", "7")), "a child deleted"
+    ready = child("Deployment", "7", readyReplicas=2)
+    assert controller.child_event_matters("MODIFIED", ready), "readiness changed"

@@ -26,7 +26,7 @@ from leadergroup import __version__, constants
 from leadergroup.cli import INTERRUPTED, peering, sharding
 from leadergroup.cli.activity import PeeringGate
 from leadergroup.cli.kopfimport import kopf  # the first import of Kopf (see its module)
-from leadergroup.following import ActivityGate, AlwaysActive, LeaseFollowing
+from leadergroup.following import ActivityGate, AlwaysActive, Following
 from leadergroup.kube import ApiError, ConfigError, KubeClient
 from leadergroup.kube import config as kube_config
 from leadergroup.kube.resources import LEASES
@@ -172,9 +172,9 @@ async def run(options: argparse.Namespace) -> int:
             # Kopf sets this too, once it runs; the gate may judge the peering object before that.
             settings.peering.priority = priority
         memo = kopf.Memo()
-        following = lease_following(options, plan, settings, stack)
+        following = own_following(options, plan, settings, stack)
         if following is not None:
-            memo["lease_following"] = following
+            memo["following"] = following
         await kopf.operator(
             settings=settings,
             identity=identity,  # type: ignore[arg-type]  # Kopf's NewType over str
@@ -189,13 +189,13 @@ async def run(options: argparse.Namespace) -> int:
     return 0
 
 
-def lease_following(
+def own_following(
     options: argparse.Namespace,
     plan: peering.PeeringPlan | None,
     settings: kopf.OperatorSettings,
     stack: contextlib.AsyncExitStack,
-) -> LeaseFollowing | None:
-    """The operator's own Lease watch (leadergroup.following), or None to leave the Leases to Kopf.
+) -> Following | None:
+    """The operator's own watches of Leases, pods, children (leadergroup.following); None: Kopf's.
 
     Kopf keeps them where a namespace is a pattern: only Kopf's namespace observer knows which
     namespaces match, and the peering objects of those namespaces are Kopf's alone.
@@ -212,7 +212,7 @@ def lease_following(
         stack.push_async_callback(_stop, asyncio.create_task(peering_gate.run()))
         gate = peering_gate
     shard: sharding.Shard | None = options.shard
-    return LeaseFollowing(
+    return Following(
         namespaces=tuple(options.namespace),
         label_selector=f"{constants.LABEL_MANAGED_BY}={constants.MANAGER}",
         gate=gate,

@@ -48,8 +48,12 @@ class KubeClient:
         user_agent: str = DEFAULT_USER_AGENT,
         request_timeout: float = 30.0,
         reconnect: Callable[[], config.Connection] | None = None,
+        connection_limit: int = 64,
     ) -> None:
         self.connection = connection
+        # Connections open at once (0: no limit). HTTP/1.1 carries one request at a time per connection, and
+        # each TLS connection holds some 300 kB of buffers; a watch holds its connection while it lasts.
+        self.connection_limit = connection_limit
         self.user_agent = user_agent
         self.request_timeout = request_timeout
         self._reconnect = reconnect
@@ -124,7 +128,7 @@ class KubeClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = open_session(self.connection, connection_limit=64)
+            self._session = open_session(self.connection, connection_limit=self.connection_limit)
         return self._session
 
     async def _fresh_headers(self, content_type: str | None = None) -> dict[str, str]:
@@ -210,9 +214,19 @@ class KubeClient:
         label_selector: str | None = None,
         field_selector: str | None = None,
         shard_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
     ) -> dict[str, Any]:
-        """List objects (all namespaces when ``namespace`` is None)."""
+        """List objects (all namespaces when ``namespace`` is None).
+
+        With ``limit``, one page of at most that many: ``metadata.continue`` of the answer, passed back as
+        ``continue_token``, asks for the next page of the same list (empty or absent on the last page).
+        """
         params = _selectors(label_selector, field_selector, shard_selector)
+        if limit:
+            params["limit"] = str(limit)
+        if continue_token:
+            params["continue"] = continue_token
         return await self.request("GET", resource.path(namespace), params=params)
 
     async def create(

@@ -22,6 +22,7 @@ from leadergroup.sim.catalog import Catalog
 from leadergroup.sim.faults import FaultBook, RequestLog, RequestRecord
 from leadergroup.sim.field_validation import FieldValidation
 from leadergroup.sim.gc import GarbageCollector
+from leadergroup.sim.paging import Pager
 from leadergroup.sim.patch import is_apply
 from leadergroup.sim.registry import Registry
 from leadergroup.sim.resources import ResourceType
@@ -30,6 +31,9 @@ from leadergroup.sim.scale import serve_scale
 from leadergroup.sim.selectors import compile_selectors
 from leadergroup.sim.store import Store
 from leadergroup.sim.watch import WatchOptions, serve_watch
+
+# A continue token serves only the list it came from: the same collection, selected the same way.
+SELECTORS = ("labelSelector", "fieldSelector", "shardSelector")
 
 logger = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
@@ -77,6 +81,7 @@ class ApiServer:
         self.gc = GarbageCollector(self.registry, gc_delay, on_error=self.internal_errors.append)
         self.requests = RequestLog()
         self.faults = FaultBook()
+        self.pager = Pager()
         self.bookmark_interval = bookmark_interval
         self.server_address = "127.0.0.1:0"
         for name in INITIAL_NAMESPACES:
@@ -324,10 +329,25 @@ class ApiServer:
                         raise
             return _json(self._list(request, rtype, deleted))
         objects = [obj for obj in self.store.objects(rtype.storage_key, info.namespace) if selector(obj)]
-        return _json(self._list(request, rtype, objects))
+        scope = (str(rtype.storage_key), info.namespace or "", *(query.get(key, "") for key in SELECTORS))
+        page = self.pager.page(scope, query, objects, str(self.store.resource_version))
+        return _json(self._list(request, rtype, page.objects, page.metadata))
 
-    def _list(self, request: web.Request, rtype: ResourceType, objects: list[JsonDict]) -> JsonDict:
-        resource_version = str(self.store.resource_version)
+    def _list(
+        self,
+        request: web.Request,
+        rtype: ResourceType,
+        objects: list[JsonDict],
+        metadata: JsonDict | None = None,
+    ) -> JsonDict:
+        metadata = metadata or {"resourceVersion": str(self.store.resource_version)}
+        listed = self._list_body(request, rtype, objects, str(metadata["resourceVersion"]))
+        listed["metadata"] = {**listed.get("metadata", {}), **metadata}
+        return listed
+
+    def _list_body(
+        self, request: web.Request, rtype: ResourceType, objects: list[JsonDict], resource_version: str
+    ) -> JsonDict:
         accept = request.headers.get("Accept", "")
         if tables.wants_table(accept):
             return tables.table(
