@@ -112,9 +112,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     for resource in WATCHED_CHILDREN:
         settings.watching.label_selectors[resource] = MANAGED_SELECTOR
     settings.networking.request_timeout = 30
-    # 16 requests at once are enough to keep an API server busy, and each TLS connection costs some 300 kB:
-    # 64 of them put a restart with 1,000 groups 14 MB higher (bench/restart.py).
-    reconciler = KubeClient.auto(user_agent=f"{constants.MANAGER}/reconciler", connection_limit=16)
+    # 64 connections, one request each: a TLS connection holds some 300 kB, but 16 of them made a bring-up
+    # of 1,000 groups wait for its own creates (children after 90 s, not 27; bench/scale.py --real).
+    reconciler = KubeClient.auto(user_agent=f"{constants.MANAGER}/reconciler", connection_limit=64)
     group_controller = GroupController(reconciler)
     memo["controller"] = group_controller
     following = memo.get("following")

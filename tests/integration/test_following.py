@@ -24,10 +24,10 @@ from tests.support.eventually import eventually
 from tests.support.pods import deployment_pods
 
 from leadergroup import constants
+from leadergroup.following import ChildFollower, LeaseFollower, PodFollower
 from leadergroup.following import Following as FollowingConfig
-from leadergroup.following import LeaseFollower, PodFollower
 from leadergroup.kube import KubeClient
-from leadergroup.kube.resources import LEADERGROUPS, LEASES, PODS
+from leadergroup.kube.resources import LEADERGROUPS, LEASES, PODS, ROLES
 from leadergroup.procutil import free_port, operator_command, wait_until_alive
 from leadergroup.reconcile import GroupController
 
@@ -248,6 +248,38 @@ async def test_a_holder_pod_deleted_while_paused_releases_the_lease_on_resume(fo
 
     await eventually(released, timeout=10, message="the Lease released on resume")
     assert holder not in kept_pods(following)
+
+
+# ---- children
+
+
+async def test_a_child_edited_while_paused_is_healed_when_the_listing_on_resume_brings_it(
+    following: Following,
+) -> None:
+    roles = ChildFollower(ROLES, following.controller, following.client, following.follower.following)
+    task = asyncio.create_task(roles.run())
+    try:
+        await eventually(lambda: roles.watching == 1, message="the Role watch")
+        following.gate.close()
+        await eventually(lambda: roles.watching == 0, message="the watch stops when paused")
+        name = "followed-lease"  # the group's Role: <group>-lease
+        role = await following.client.get(ROLES, name, following.namespace)
+        wanted = role["rules"]
+        await following.client.patch(
+            ROLES, name, {"rules": [{**wanted[0], "verbs": ["get"]}]}, following.namespace
+        )
+        following.gate.open()
+
+        # The listing's items carry no kind on a real server: the follower names it, or the edit would not
+        # be recognised as this group's Role.
+        async def healed() -> bool:
+            current = await following.client.get(ROLES, name, following.namespace)
+            return bool(current["rules"] == wanted)
+
+        await eventually(healed, timeout=10, message="the Role healed on resume")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 # ---- where Kopf keeps the Leases and pods: a namespace pattern, or `kopf run -m leadergroup.handlers`
