@@ -339,8 +339,8 @@ class ChildFollower(Follower):
     the initial list of every group's children, which come before their groups are reconciled (each
     reconcile reads its children anyway). :meth:`GroupController.child_event_matters` drops them as they
     arrive; the rest go to :meth:`GroupController.observe_deployment` or
-    :meth:`GroupController.observe_child`. A child deleted while the replica was paused is not reported
-    on resume (the active replica saw it), as with Kopf before.
+    :meth:`GroupController.observe_child`. A child deleted while nothing watched (paused, or a watch too
+    old to resume) is reported by the listing that follows, from its tombstone.
     """
 
     def __init__(self, resource: Resource, *args: Any, **kwargs: Any) -> None:
@@ -352,7 +352,7 @@ class ChildFollower(Follower):
         return body if self.controller.child_event_matters(event_type, body) else None
 
     def _followed(self, namespace: str | None) -> list[Mapping[str, Any]]:
-        return []
+        return self.controller.followed_children(self.resource, namespace)
 
     async def _observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         if self.resource == DEPLOYMENTS:

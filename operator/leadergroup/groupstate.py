@@ -32,6 +32,23 @@ def group_key_of_child(body: Mapping[str, Any]) -> GroupKey | None:
     return (str(namespace), str(group)) if group and namespace else None
 
 
+def child_tombstone(kind: str, api_version: str, name: str, key: GroupKey, owner_uid: str) -> dict[str, Any]:
+    """The last that is known of a child the operator made, for the deletion no watch reported.
+
+    A listing that lacks a child the group had is the only news of a deletion made while nothing watched
+    (the replica paused, or its watch too old to resume); like client-go's ``DeletedFinalStateUnknown``,
+    the tombstone says whose child it was: the group (label) and the owner (uid).
+    """
+    namespace, group = key
+    metadata = {
+        "name": name,
+        "namespace": namespace,
+        "labels": {constants.LABEL_GROUP: group},
+        "ownerReferences": [{"uid": owner_uid}],
+    }
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata}
+
+
 def without_managed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A shallow copy of ``body`` without ``metadata.managedFields``.
 

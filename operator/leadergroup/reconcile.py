@@ -24,6 +24,7 @@ from leadergroup.groupstate import (
     GroupState,
     PodView,
     TransientError,
+    child_tombstone,
     group_key_of_child,
     without_managed_fields,
 )
@@ -140,8 +141,13 @@ class GroupController:
                     state.see_lease(applied.object)
                 elif applied.kind == "Deployment":
                     state.deployment = DeploymentView.of(applied.object)
+            wanted = {(c["kind"], c["metadata"]["name"]) for c in desired}
+            # Only the children the group has now: a listing that lacks one reports its deletion.
+            state.converged = {
+                identity: version for identity, version in state.converged.items() if identity in wanted
+            }
             if not fresh:  # a new group has no children the spec no longer wants
-                await self._remove_unwanted(group, {(c["kind"], c["metadata"]["name"]) for c in desired})
+                await self._remove_unwanted(group, wanted)
         except NotOwnedError as error:
             return Stall("ChildNotOwned", str(error))
         except ApiError as error:
@@ -285,6 +291,16 @@ class GroupController:
             for (group_namespace, _), state in self.groups.items()
             if namespace in (None, group_namespace)
             for view in state.pods.values()
+        ]
+
+    def followed_children(self, resource: Resource, namespace: str | None) -> list[Mapping[str, Any]]:
+        """A tombstone of each child of that kind the reconciled groups have (in ``namespace``, or all)."""
+        return [
+            child_tombstone(resource.kind, resource.api_version, name, key, state.uid)
+            for key, state in self.groups.items()
+            if state.group is not None and namespace in (None, key[0])
+            for kind, name in state.converged
+            if kind == resource.kind
         ]
 
     async def observe_pod(self, event_type: str | None, pod: Mapping[str, Any]) -> None:

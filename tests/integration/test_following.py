@@ -1,5 +1,6 @@
 """The operator's own watches: Lease renewals stop in the event loop, holder changes reach the status;
-pods are kept cut down, listed in pages, and a pod deleted while paused is noticed on resume.
+pods are kept cut down, listed in pages; a Lease, pod or child deleted or edited while paused is noticed on
+resume.
 
 The followers run here in the test's process, with a real :class:`GroupController` and the API server of
 the `cluster` fixture; the group is reconciled once by hand, as Kopf's create handler would.
@@ -27,7 +28,7 @@ from leadergroup import constants
 from leadergroup.following import ChildFollower, LeaseFollower, PodFollower
 from leadergroup.following import Following as FollowingConfig
 from leadergroup.kube import KubeClient
-from leadergroup.kube.resources import LEADERGROUPS, LEASES, PODS, ROLES
+from leadergroup.kube.resources import DISRUPTION_BUDGETS, LEADERGROUPS, LEASES, PODS, ROLES
 from leadergroup.procutil import free_port, operator_command, wait_until_alive
 from leadergroup.reconcile import GroupController
 
@@ -280,6 +281,51 @@ async def test_a_child_edited_while_paused_is_healed_when_the_listing_on_resume_
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_child_deleted_while_paused_is_recreated_on_resume(following: Following) -> None:
+    roles = ChildFollower(ROLES, following.controller, following.client, following.follower.following)
+    task = asyncio.create_task(roles.run())
+    try:
+        await eventually(lambda: roles.watching == 1, message="the Role watch")
+        following.gate.close()
+        await eventually(lambda: roles.watching == 0, message="the watch stops when paused")
+        name = "followed-lease"
+        deleted = await following.client.get(ROLES, name, following.namespace)
+        await following.client.delete(ROLES, name, following.namespace)
+        assert await following.client.get_or_none(ROLES, name, following.namespace) is None
+        following.gate.open()
+
+        # No DELETED event was watched: the listing's silence about the Role is the news (its tombstone).
+        async def recreated() -> dict[str, Any] | None:
+            role = await following.client.get_or_none(ROLES, name, following.namespace)
+            return role if role and role["metadata"]["uid"] != deleted["metadata"]["uid"] else None
+
+        role = await eventually(recreated, timeout=10, message="the Role recreated on resume")
+        assert role["rules"] == deleted["rules"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_child_the_spec_no_longer_wants_leaves_no_tombstone(following: Following) -> None:
+    namespace = following.namespace
+    assert [
+        t["metadata"]["name"] for t in following.controller.followed_children(DISRUPTION_BUDGETS, None)
+    ] == [constants.disruption_budget_name("followed")]
+    group = await following.client.patch(
+        LEADERGROUPS, "followed", {"spec": {"placement": {"disruptionBudget": False}}}, namespace
+    )
+    assert await following.controller.reconcile(group) is None
+    assert (
+        await following.client.get_or_none(
+            DISRUPTION_BUDGETS, constants.disruption_budget_name("followed"), namespace
+        )
+        is None
+    )
+    # Removed by the operator, not missed by a watch: a listing without it must not bring it back.
+    assert following.controller.followed_children(DISRUPTION_BUDGETS, None) == []
+    assert [t["kind"] for t in following.controller.followed_children(ROLES, namespace)] == ["Role"]
 
 
 # ---- where Kopf keeps the Leases and pods: a namespace pattern, or `kopf run -m leadergroup.handlers`

@@ -10,8 +10,10 @@ from typing import Any, cast
 import yaml
 
 from leadergroup import constants
-from leadergroup.groupstate import GroupState
+from leadergroup.apply import is_owned_by
+from leadergroup.groupstate import GroupState, group_key_of_child
 from leadergroup.kube import KubeClient
+from leadergroup.kube.resources import ROLES, SERVICE_ACCOUNTS
 from leadergroup.model import LeaderGroup
 from leadergroup.reconcile import CONVERGING_AT_ONCE, GroupController
 from leadergroup.status import DeploymentView
@@ -123,3 +125,21 @@ def test_child_events_the_controller_acts_on_are_kept() -> None:
     assert controller.child_event_matters("DELETED", child("ServiceAccount", "7")), "a child deleted"
     ready = child("Deployment", "7", readyReplicas=2)
     assert controller.child_event_matters("MODIFIED", ready), "readiness changed"
+
+
+# ---- what a listing that lacks a child reports: GroupController.followed_children
+
+
+def test_each_child_a_reconciled_group_has_is_followed_as_a_tombstone_of_its_kind() -> None:
+    controller = GroupController(cast(KubeClient, RefusingServer()))
+    reconciled(controller)
+    controller.state(("ns", "unreconciled"))  # known by an event only: nothing of it is followed
+    (tombstone,) = controller.followed_children(ROLES, None)
+    assert tombstone["kind"] == "Role" and tombstone["apiVersion"] == "rbac.authorization.k8s.io/v1"
+    assert tombstone["metadata"]["name"] == "g"
+    assert group_key_of_child(tombstone) == ("ns", "g") and is_owned_by(tombstone, "uid-g")
+    assert controller.followed_children(ROLES, "ns") == [tombstone]
+    assert controller.followed_children(ROLES, "elsewhere") == []
+    assert [t["kind"] for t in controller.followed_children(SERVICE_ACCOUNTS, None)] == ["ServiceAccount"]
+    # Its synthesized deletion is one the controller acts on.
+    assert controller.child_event_matters("DELETED", tombstone)
