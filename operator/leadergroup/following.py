@@ -337,7 +337,7 @@ class ChildFollower(Follower):
 
     Most child events change nothing: the echoes of the operator's own writes, and, after a restart,
     the initial list of every group's children, which come before their groups are reconciled (each
-    reconcile reads its children anyway). :meth:`GroupController.child_event_matters` drops them as they
+    reconcile reads its children anyway). :meth:`GroupRegistry.child_event_matters` drops them as they
     arrive; the rest go to :meth:`GroupController.observe_deployment` or
     :meth:`GroupController.observe_child`. A child deleted while nothing watched (paused, or a watch too
     old to resume) is reported by the listing that follows, from its tombstone.

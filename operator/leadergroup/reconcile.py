@@ -24,14 +24,13 @@ from leadergroup.groupstate import (
     GroupState,
     PodView,
     TransientError,
-    child_tombstone,
     group_key_of_child,
-    without_managed_fields,
 )
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import DISRUPTION_BUDGETS, LEADERGROUPS, SERVICES, Resource
 from leadergroup.leadership import label_pod, release_if_elector_exited, release_if_pod_gone
 from leadergroup.model import LeaderGroup, SpecError
+from leadergroup.registry import GroupRegistry
 from leadergroup.status import (
     DeploymentView,
     GroupFacts,
@@ -62,22 +61,14 @@ _OPTIONAL_CHILDREN: tuple[tuple[Resource, Callable[[str], str]], ...] = (
 )
 
 
-class GroupController:
+class GroupController(GroupRegistry):
     """Reconciles groups, publishes their status and routes leadership; one per operator process."""
 
     def __init__(self, client: KubeClient) -> None:
+        super().__init__()
         self.client = client
-        self.groups: dict[GroupKey, GroupState] = {}
         self._background: set[asyncio.Task[None]] = set()  # coalesced readiness writes
         self._converging = asyncio.Semaphore(CONVERGING_AT_ONCE)
-
-    def state(self, key: GroupKey) -> GroupState:
-        """The state of a group, created empty on first use."""
-        return self.groups.setdefault(key, GroupState())
-
-    def forget(self, key: GroupKey) -> None:
-        """Drop a deleted group's state."""
-        self.groups.pop(key, None)
 
     async def reconcile(self, body: Mapping[str, Any], *, fresh: bool = False) -> Stall | None:
         """Make the group's children match its spec, publish its status, label its pods.
@@ -257,52 +248,6 @@ class GroupController:
             await self._publish(key, state)
             await self._label_pods(state)
 
-    def is_renewal(self, lease: Mapping[str, Any]) -> bool:
-        """Whether a Lease event only renews what the status already reports; if so, keep it and say so.
-
-        Called for every Lease event, hundreds a second: no lock and no await, so nothing can change the
-        state between the comparison and the update. Anything else goes to :meth:`observe_lease`.
-        """
-        key = group_key_of_child(lease)
-        state = self.groups.get(key) if key is not None else None
-        if state is None or state.lease is None:
-            return False
-        if state.known and not is_owned_by(lease, state.uid):
-            return True  # not this group's Lease: observe_lease would ignore it too
-        if LeaseView.of(lease) != state.lease:
-            return False
-        state.lease_body = without_managed_fields(
-            lease
-        )  # the latest resourceVersion, for a conditional release
-        return True
-
-    def followed_leases(self, namespace: str | None) -> list[Mapping[str, Any]]:
-        """The last seen Lease of each reconciled group (in ``namespace``, or everywhere when None)."""
-        return [
-            state.lease_body
-            for (group_namespace, _), state in self.groups.items()
-            if state.known and state.lease_body and namespace in (None, group_namespace)
-        ]
-
-    def followed_pods(self, namespace: str | None) -> list[Mapping[str, Any]]:
-        """What is kept of each pod of the groups (in ``namespace``, or everywhere when None)."""
-        return [
-            view.body
-            for (group_namespace, _), state in self.groups.items()
-            if namespace in (None, group_namespace)
-            for view in state.pods.values()
-        ]
-
-    def followed_children(self, resource: Resource, namespace: str | None) -> list[Mapping[str, Any]]:
-        """A tombstone of each child of that kind the reconciled groups have (in ``namespace``, or all)."""
-        return [
-            child_tombstone(resource.kind, resource.api_version, name, key, state.uid)
-            for key, state in self.groups.items()
-            if state.group is not None and namespace in (None, key[0])
-            for kind, name in state.converged
-            if kind == resource.kind
-        ]
-
     async def observe_pod(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
         """A pod of a group changed: give it its role; if the holder's pod is gone, release the Lease."""
         key = group_key_of_child(pod)
@@ -375,41 +320,6 @@ class GroupController:
             state.deployment = DeploymentView.of(deployment)
             await self._publish_readiness(key, state)
         await self.observe_child(event_type, deployment)
-
-    @staticmethod
-    def _readiness_changed(state: GroupState, event_type: str | None, deployment: Mapping[str, Any]) -> bool:
-        return (
-            state.known
-            and event_type != "DELETED"
-            and is_owned_by(deployment, state.uid)
-            and DeploymentView.of(deployment) != state.deployment
-        )
-
-    def child_event_matters(self, event_type: str | None, child: Mapping[str, Any]) -> bool:
-        """Whether :meth:`observe_child` (or, for a Deployment, :meth:`observe_deployment`) would act on it.
-
-        No lock and no await: called for every child event as it arrives, so that the many that change
-        nothing (our own writes' echoes, the children of groups not reconciled yet, whose reconcile reads
-        them anyway) are dropped before anything holds them.
-        """
-        key = group_key_of_child(child)
-        state = self.groups.get(key) if key is not None else None
-        if state is None:
-            return False
-        if child.get("kind") == "Deployment" and self._readiness_changed(state, event_type, child):
-            return True
-        return self._may_have_drifted(state, event_type, child)
-
-    @staticmethod
-    def _may_have_drifted(state: GroupState, event_type: str | None, child: Mapping[str, Any]) -> bool:
-        if state.group is None or not is_owned_by(child, state.uid):
-            return False
-        if event_type == "DELETED":
-            return True
-        metadata = child.get("metadata") or {}
-        identity = (str(child.get("kind")), str(metadata.get("name")))
-        # Not the echo of our own write, nor a version we judged already (server-normalised values).
-        return state.converged.get(identity) != str(metadata.get("resourceVersion"))
 
     async def _publish_readiness(self, key: GroupKey, state: GroupState) -> None:
         # Pods get ready one by one, often within a second of each other and of the group's first status:
