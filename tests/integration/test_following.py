@@ -9,6 +9,7 @@ the `cluster` fixture; the group is reconciled once by hand, as Kopf's create ha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
 import signal
@@ -254,16 +255,29 @@ async def test_a_holder_pod_deleted_while_paused_releases_the_lease_on_resume(fo
 # ---- children
 
 
-async def test_a_child_edited_while_paused_is_healed_when_the_listing_on_resume_brings_it(
-    following: Following,
-) -> None:
+ROLE_NAME = "followed-lease"  # the group's Role: <group>-lease
+
+
+@contextlib.asynccontextmanager
+async def role_follower_paused(following: Following) -> AsyncIterator[None]:
+    """A follower of the Roles, watching once and then paused (the test resumes it); stopped after."""
     roles = ChildFollower(ROLES, following.controller, following.client, following.follower.following)
     task = asyncio.create_task(roles.run())
     try:
         await eventually(lambda: roles.watching == 1, message="the Role watch")
         following.gate.close()
         await eventually(lambda: roles.watching == 0, message="the watch stops when paused")
-        name = "followed-lease"  # the group's Role: <group>-lease
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_child_edited_while_paused_is_healed_when_the_listing_on_resume_brings_it(
+    following: Following,
+) -> None:
+    async with role_follower_paused(following):
+        name = ROLE_NAME
         role = await following.client.get(ROLES, name, following.namespace)
         wanted = role["rules"]
         await following.client.patch(
@@ -278,19 +292,11 @@ async def test_a_child_edited_while_paused_is_healed_when_the_listing_on_resume_
             return bool(current["rules"] == wanted)
 
         await eventually(healed, timeout=10, message="the Role healed on resume")
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_child_deleted_while_paused_is_recreated_on_resume(following: Following) -> None:
-    roles = ChildFollower(ROLES, following.controller, following.client, following.follower.following)
-    task = asyncio.create_task(roles.run())
-    try:
-        await eventually(lambda: roles.watching == 1, message="the Role watch")
-        following.gate.close()
-        await eventually(lambda: roles.watching == 0, message="the watch stops when paused")
-        name = "followed-lease"
+    async with role_follower_paused(following):
+        name = ROLE_NAME
         deleted = await following.client.get(ROLES, name, following.namespace)
         await following.client.delete(ROLES, name, following.namespace)
         assert await following.client.get_or_none(ROLES, name, following.namespace) is None
@@ -303,9 +309,6 @@ async def test_a_child_deleted_while_paused_is_recreated_on_resume(following: Fo
 
         role = await eventually(recreated, timeout=10, message="the Role recreated on resume")
         assert role["rules"] == deleted["rules"]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_child_the_spec_no_longer_wants_leaves_no_tombstone(following: Following) -> None:
