@@ -4,7 +4,8 @@
 // blog's OnStoppedLeading does, and on SIGTERM/SIGINT after releasing the Lease.
 //
 // With -leading-log it appends one JSON line per term boundary, {"event": "started"|"stopped", "id", "t"}
-// (t in Unix seconds), the format of leadergroup-elector's -leading-log, so tests judge both alike.
+// (t in Unix seconds), the format of leadergroup-elector's -leading-log, so tests judge both alike; on SIGTERM
+// the term ends when the work is told to stop, before client-go releases the Lease.
 package main
 
 import (
@@ -27,20 +28,39 @@ import (
 )
 
 type leadingLog struct {
-	mu   sync.Mutex
-	file *os.File
-	id   string
+	mu      sync.Mutex
+	file    *os.File
+	id      string
+	leading bool
 }
 
-func (l *leadingLog) write(event string) {
+// started records that a term began.
+func (l *leadingLog) started() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.leading = true
+	l.writeLocked("started")
+}
+
+// stopped records that the term, if any, ended: called on SIGTERM before the context is cancelled, so the
+// record precedes the release (client-go releases in renew, before it calls OnStoppedLeading, and a
+// watching candidate can log its own start in between), and again from OnStoppedLeading.
+func (l *leadingLog) stopped() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.leading {
+		l.leading = false
+		l.writeLocked("stopped")
+	}
+}
+
+func (l *leadingLog) writeLocked(event string) {
 	if l.file == nil {
 		return
 	}
 	line, _ := json.Marshal(map[string]any{
 		"event": event, "id": l.id, "t": float64(time.Now().UnixNano()) / 1e9,
 	})
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	// One write per line, synced: a SIGKILL right after must not lose a "started".
 	_, _ = l.file.Write(append(line, '\n'))
 	_ = l.file.Sync()
@@ -89,6 +109,7 @@ func main() {
 	go func() {
 		<-signals
 		klog.Info("Received termination, signaling shutdown")
+		log.stopped() // the term ends as the work is told to stop, before the release
 		cancel()
 	}()
 
@@ -105,11 +126,11 @@ func main() {
 		RetryPeriod:     *retryPeriod,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
-				log.write("started")
+				log.started()
 				klog.Infof("%s: started leading", *id)
 			},
 			OnStoppedLeading: func() {
-				log.write("stopped")
+				log.stopped()
 				klog.Infof("leader lost: %s", *id)
 				os.Exit(0)
 			},
