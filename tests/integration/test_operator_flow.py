@@ -211,6 +211,51 @@ async def test_unowned_child_is_left_alone_and_reported(
     assert len(await warnings()) == 1, "recovering posts no further Warning"
 
 
+async def test_a_lock_taken_by_a_foreign_lease_grants_no_rights_to_it(
+    cluster: Cluster, operator: OperatorProcess, client: KubeClient
+) -> None:
+    # Another controller's Lease: a group whose lockName names it must not give its pods a Role on it,
+    # or any pod run as the group's ServiceAccount could take over that controller's election.
+    namespace = cluster.namespace
+    foreign_lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "someone-elses-lock", "namespace": namespace},
+        "spec": {"holderIdentity": "their-controller-0", "leaseDurationSeconds": 15},
+    }
+    foreign_lease = await client.create(LEASES, foreign_lease, namespace)
+    body = sample("minimal.yaml", namespace)
+    body["metadata"]["name"] = "squatter"
+    body["spec"]["lockName"] = "someone-elses-lock"
+    await client.create(LEADERGROUPS, body, namespace)
+
+    async def stalled() -> dict[str, Any] | None:
+        group = await client.get(LEADERGROUPS, "squatter", namespace)
+        found = condition(group, "Stalled")
+        return found if found.get("status") == "True" else None
+
+    found = await eventually(stalled, timeout=10, message="the group goes Stalled")
+    assert found["reason"] == "ChildNotOwned"
+    assert f"Lease {namespace}/someone-elses-lock" in found["message"]
+    assert await client.get_or_none(SERVICE_ACCOUNTS, "squatter", namespace) is not None
+    assert await client.get_or_none(ROLES, "squatter-lease", namespace) is None
+    assert await client.get_or_none(ROLE_BINDINGS, "squatter-lease", namespace) is None
+    assert await client.get_or_none(DEPLOYMENTS, "squatter", namespace) is None
+    lease = await client.get(LEASES, "someone-elses-lock", namespace)
+    assert lease["metadata"]["resourceVersion"] == foreign_lease["metadata"]["resourceVersion"]
+    assert not lease["metadata"].get("ownerReferences")
+
+    # The lock freed, the group makes its own Lease and the rights to it.
+    await client.delete(LEASES, "someone-elses-lock", namespace)
+
+    async def recovered() -> bool:
+        role = await client.get_or_none(ROLES, "squatter-lease", namespace)
+        lease = await client.get_or_none(LEASES, "someone-elses-lock", namespace)
+        return role is not None and lease is not None and bool(lease["metadata"].get("ownerReferences"))
+
+    await eventually(recovered, timeout=10, message="the group recovers once the Lease is gone")
+
+
 async def test_deleting_the_group_removes_its_children(
     cluster: Cluster, operator: OperatorProcess, client: KubeClient
 ) -> None:

@@ -37,22 +37,24 @@ __all__ = [
 def get_children(lg: LeaderGroup) -> list[dict[str, Any]]:
     """Every child the group should have, in creation order.
 
-    The identity and its rights come before the pods that use them, and the Lease before the candidates
-    that poll it, so no pod ever starts without its Lease or its permission to renew it.
+    The identity, the Lease and the rights to it come before the pods that use them, so no pod ever
+    starts without its Lease or its permission to renew it. The Lease comes before the Role that names
+    it: applying stops at the first child whose name another owner holds, so a lockName that names
+    someone else's Lease never grants the group's pods a right to write it.
 
     Args:
         lg: The group.
 
     Returns:
-        ServiceAccount, Role, RoleBinding, Lease, Deployment, then the leader Service and the
+        ServiceAccount, Lease, Role, RoleBinding, Deployment, then the leader Service and the
         PodDisruptionBudget when the spec asks for them.
     """
     optional = [get_leader_service(lg), get_disruption_budget(lg)]
     return [
         get_service_account(lg),
+        get_lease(lg),
         get_role(lg),
         get_role_binding(lg),
-        get_lease(lg),
         get_deployment(lg),
         *(child for child in optional if child is not None),
     ]

@@ -12,13 +12,15 @@ MakeGroup = Callable[..., LeaderGroup]
 
 
 class TestChildren:
-    def test_creation_order_puts_rights_and_lease_before_pods(self, make_group: MakeGroup) -> None:
+    def test_creation_order_puts_the_lease_before_rights_to_it_and_both_before_pods(
+        self, make_group: MakeGroup
+    ) -> None:
         children = get_children(make_group(leaderService={"ports": [{"port": 80}]}))
         assert [child["kind"] for child in children] == [
             "ServiceAccount",
+            "Lease",
             "Role",
             "RoleBinding",
-            "Lease",
             "Deployment",
             "Service",
             "PodDisruptionBudget",
@@ -28,9 +30,9 @@ class TestChildren:
         children = get_children(make_group(placement={"disruptionBudget": False}))
         assert [child["kind"] for child in children] == [
             "ServiceAccount",
+            "Lease",
             "Role",
             "RoleBinding",
-            "Lease",
             "Deployment",
         ]
 
