@@ -24,6 +24,11 @@ class TransientError(Exception):
     """The API server failed in a way worth retrying (throttled, unavailable, lost a race)."""
 
 
+def observed_generation(status: Mapping[str, Any]) -> int:
+    """The spec generation a status says it describes (0 before any)."""
+    return int(status.get("observedGeneration") or 0)
+
+
 def group_key_of_child(body: Mapping[str, Any]) -> GroupKey | None:
     """The group a labelled child (or pod) belongs to, from its namespace and group label."""
     metadata = body.get("metadata") or {}
@@ -172,7 +177,9 @@ class GroupState:
     """What the operator knows of one group between events."""
 
     uid: str = ""
-    generation: int = 0
+    # The spec generation whose children the operator last applied (or found blocked): the status's
+    # observedGeneration, which must never claim a spec that has not reached the children yet.
+    observed_generation: int = 0
     # The validated spec of the last reconcile; children are rebuilt from it (pure, cheap) when needed.
     group: LeaderGroup | None = None
     stall: Stall | None = None

@@ -25,6 +25,7 @@ from leadergroup.groupstate import (
     PodView,
     TransientError,
     group_key_of_child,
+    observed_generation,
 )
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.resources import DISRUPTION_BUDGETS, LEADERGROUPS, SERVICES, Resource
@@ -92,8 +93,8 @@ class GroupController(GroupRegistry):
         async with self._converging, state.lock:
             if state.uid != metadata.get("uid") or state.status is None:
                 state.status = dict(body.get("status") or {})
+                state.observed_generation = observed_generation(state.status)
             state.uid = str(metadata.get("uid", ""))
-            state.generation = int(metadata.get("generation") or 0)
             started = time.monotonic()
             try:
                 state.stall = await self._converge(body, state, fresh)
@@ -103,6 +104,9 @@ class GroupController(GroupRegistry):
             finally:
                 state.counters.reconciles += 1
                 state.counters.reconcile_seconds += time.monotonic() - started
+            # Applied, or judged blocked until the user acts (a stall): either way the status now speaks of
+            # this spec. A transient failure leaves it describing the last spec that was applied.
+            state.observed_generation = int(metadata.get("generation") or 0)
             if state.stall:
                 state.counters.error(state.stall.reason)
             await self._publish(key, state)
@@ -167,7 +171,7 @@ class GroupController(GroupRegistry):
             return
         spec = state.group.spec if state.group else None
         facts = GroupFacts(
-            generation=state.generation,
+            generation=state.observed_generation,
             replicas=state.replicas,
             flapping_max_transitions=spec.flapping.max_transitions if spec else 5,
             flapping_window_seconds=spec.flapping.window_seconds if spec else 600,
@@ -223,13 +227,14 @@ class GroupController(GroupRegistry):
         async with state.lock:
             if not state.status_echo.is_stale(body):
                 state.status = dict(body.get("status") or {})
+                # Another replica applied a newer spec while this one was paused: its status says so.
+                state.observed_generation = max(state.observed_generation, observed_generation(state.status))
             generation = int(metadata.get("generation") or 0)
-            if generation != state.generation:
+            if state.group is None or generation != state.group.generation:
                 try:
                     state.group = LeaderGroup.from_body(body)
                 except SpecError:
                     return  # the update handler reports it
-                state.generation = generation
 
     async def observe_lease(self, event_type: str | None, lease: Mapping[str, Any]) -> None:
         """A labelled Lease changed: publish a new holder; recreate the Lease if it was deleted."""

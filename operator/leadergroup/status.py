@@ -72,12 +72,18 @@ class DeploymentView:
         status = deployment.get("status") or {}
         conditions: list[Mapping[str, Any]] = status.get("conditions") or []
         progressing: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Progressing"), {})
+        generation = int(deployment.get("metadata", {}).get("generation") or 0)
+        observed_generation = int(status.get("observedGeneration") or 0)
+        # A verdict on an older template (the user has just fixed it) says nothing of the current one, as
+        # kubectl rollout status judges it too.
         failed = (
-            progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded"
+            observed_generation >= generation
+            and progressing.get("status") == "False"
+            and progressing.get("reason") == "ProgressDeadlineExceeded"
         )
         return cls(
-            generation=int(deployment.get("metadata", {}).get("generation") or 0),
-            observed_generation=int(status.get("observedGeneration") or 0),
+            generation=generation,
+            observed_generation=observed_generation,
             replicas=int(status.get("replicas") or 0),
             updated=int(status.get("updatedReplicas") or 0),
             ready=int(status.get("readyReplicas") or 0),
@@ -122,7 +128,8 @@ def next_status(current: Mapping[str, Any], facts: GroupFacts, now: datetime) ->
     status: dict[str, Any] = {
         key: value for key, value in current.items() if key not in ("kopf",) and value is not None
     }
-    status["observedGeneration"] = facts.generation
+    if facts.generation:  # 0: no spec applied yet by this process; what the status said stands
+        status["observedGeneration"] = facts.generation
     _apply_lease(status, facts.lease, now)
     if facts.deployment is not None:
         status["replicas"] = facts.deployment.replicas
@@ -142,11 +149,13 @@ def summary_state(conditions: list[dict[str, Any]]) -> str:
 
     if true("Stalled"):
         return "Stalled"
-    if true("Reconciling"):
-        return "Reconciling"
     if true("Ready"):
         return "Ready"
-    return str((by_type.get("Ready") or {}).get("reason") or "NotReady")
+    reason = str((by_type.get("Ready") or {}).get("reason") or "NotReady")
+    # Waiting for a leader is reconciling too (for kstatus), but the column names the more telling reason.
+    if true("Reconciling") and reason != "Leaderless":
+        return "Reconciling"
+    return reason
 
 
 def _apply_lease(status: dict[str, Any], lease: LeaseView | None, now: datetime) -> None:
@@ -206,7 +215,9 @@ def _conditions(
             wanted.append(("Reconciling", True, "WaitingForReplicas", message))
             wanted.append(("Ready", False, "WaitingForReplicas", message))
         elif not holder:
-            wanted.append(("Reconciling", False, "ReplicasReady", "All replicas are ready"))
+            # In progress, not current: kstatus (Flux's health checks) reads Reconciling, never Ready.
+            message = "All replicas are ready; waiting for one of them to take the Lease"
+            wanted.append(("Reconciling", True, "WaitingForLeader", message))
             wanted.append(("Ready", False, "Leaderless", "No replica holds the Lease"))
         else:
             wanted.append(("Reconciling", False, "ReplicasReady", "All replicas are ready"))
@@ -244,7 +255,7 @@ def _conditions(
                 "status": state,
                 "reason": reason,
                 "message": message,
-                "observedGeneration": facts.generation,
+                "observedGeneration": int(status.get("observedGeneration") or 0),
                 "lastTransitionTime": format_time(now)
                 if changed or old is None
                 else old["lastTransitionTime"],

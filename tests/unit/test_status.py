@@ -104,6 +104,24 @@ class TestConditions:
         status = next_status({}, facts(deployment=behind), NOW)
         assert condition(status, "Reconciling")["status"] == "True"
 
+    def test_before_this_process_applied_a_spec_the_status_keeps_its_generation(self) -> None:
+        # A restarted operator whose first reconcile failed: a Lease event still publishes the holder, and
+        # the status goes on describing the generation the previous process applied.
+        status = next_status({"observedGeneration": 4}, facts(generation=0), NOW)
+        assert status["observedGeneration"] == 4
+        assert {c["observedGeneration"] for c in status["conditions"]} == {4}
+        assert "observedGeneration" not in next_status({}, facts(generation=0), NOW)
+
+    def test_waiting_for_a_leader_is_reconciling(self) -> None:
+        # kstatus (Flux) reads only Reconciling, Stalled and observedGeneration: a group nobody leads must
+        # read as in progress there, as it does for Argo CD's health check, not as current.
+        status = next_status({}, facts(lease=LeaseView("", 1)), NOW)
+        reconciling = condition(status, "Reconciling")
+        assert (reconciling["status"], reconciling["reason"]) == ("True", "WaitingForLeader")
+        ready = condition(status, "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "Leaderless")
+        assert condition(status, "Stalled")["status"] == "False"
+
     def test_stalled_carries_the_message(self) -> None:
         stall = Stall("ChildNotOwned", "Role ns/g-lease already exists")
         status = next_status({}, facts(stall=stall), NOW)
@@ -185,6 +203,27 @@ class TestRolloutFailure:
         assert stalled["reason"] == "RolloutFailed"
         assert "timed out progressing" in stalled["message"]
         assert condition(status, "Reconciling")["status"] == "False"
+
+    def test_a_deadline_from_before_the_latest_change_is_not_a_failure(self) -> None:
+        # The template was just fixed: the Deployment's generation moved, its controller has not yet looked,
+        # and its status still carries the old rollout's verdict. kubectl rollout status ignores it too.
+        deployment = {
+            "metadata": {"generation": 3},
+            "status": {
+                "observedGeneration": 2,
+                "replicas": 3,
+                "updatedReplicas": 1,
+                "readyReplicas": 1,
+                "conditions": [
+                    {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+                ],
+            },
+        }
+        view = DeploymentView.of(deployment)
+        assert view.rollout_failure is None
+        status = next_status({}, facts(deployment=view), NOW)
+        assert condition(status, "Stalled")["status"] == "False"
+        assert condition(status, "Reconciling")["status"] == "True"
 
     def test_a_rollout_in_progress_is_not_a_failure(self) -> None:
         progressing = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
