@@ -102,6 +102,7 @@ def test_the_two_shards_component_installs_with_kubectl_apply_k(cluster: Cluster
             ("leadergroup-operator-shard-0-of-2", "yes"),
             ("leadergroup-operator-shard-1-of-2", "yes"),
             ("someone-elses-peering", "no"),
+            ("leadergroup-operator", "no"),  # the single install's: no shard uses it
         ):
             can = cluster.kubectl(
                 "auth",
