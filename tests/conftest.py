@@ -12,10 +12,10 @@ from tests.support.cluster import (
     Cluster,
     RealBackend,
     emulator_cluster,
-    installed_kubectl,
     real_backend_required,
     real_cluster,
     real_cluster_kubeconfig,
+    require_kubectl,
     selected_backends,
 )
 
@@ -96,7 +96,7 @@ def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBacke
     """
     external = real_cluster_kubeconfig()
     if external is not None:
-        backend = RealBackend(external, installed_kubectl())
+        backend = RealBackend(external, require_kubectl("a cluster of your own is driven with kubectl"))
         backend.install_crds()
         yield backend
         return

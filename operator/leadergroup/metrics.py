@@ -40,7 +40,7 @@ class GroupCollector(Collector):
         )
         releases = CounterMetricFamily(
             "leadergroup_failover_releases",
-            "Leases released because the holder's pod was deleted",
+            "Leases released because the holder's pod was deleted or its elector exited",
             labels=LABELS,
         )
         reconciles = SummaryMetricFamily(

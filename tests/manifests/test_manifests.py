@@ -7,7 +7,6 @@ unknown or misspelled fields fail here instead of on a cluster.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from tests.support.cluster import require_kubectl
 
 from leadergroup.cli.peering import DEFAULT_LIFETIME, DEFAULT_PEERING_NAME
 
@@ -29,9 +29,7 @@ IMAGE = "ghcr.io/leadergroup/leadergroup-operator:0.1.0"
 
 @cache
 def rendered() -> tuple[dict[str, Any], ...]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed: cannot render manifests/ with its built-in kustomize")
+    kubectl = require_kubectl("cannot render manifests/ with its built-in kustomize")
     result = subprocess.run(
         [kubectl, "kustomize", str(MANIFESTS)], capture_output=True, text=True, timeout=60, check=False
     )

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.cluster import CRD_DIR
+from tests.support.cluster import CRD_DIR, require_kubectl
 
 from leadergroup.sim import Emulator
-
-pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -40,13 +37,14 @@ spec:
 
 @pytest.fixture
 def kubectl(tmp_path: Path) -> Iterator[Kubectl]:
+    binary = require_kubectl("kubectl against the emulator")
     with Emulator() as emulator:
         emulator.load_crds(*sorted(CRD_DIR.glob("*.yaml")))
         kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig", token="kubectl")
 
         def run(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
             command = [
-                "kubectl",
+                binary,
                 "--kubeconfig",
                 str(kubeconfig),
                 "--cache-dir",

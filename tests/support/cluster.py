@@ -66,9 +66,24 @@ def real_backend_required() -> bool:
     return os.environ.get(REQUIRE_REAL_ENV, "") not in ("", "0", "false")
 
 
-def installed_kubectl() -> str:
-    """The kubectl on PATH (the emulator's tests and a cluster of the user's own use it)."""
-    return shutil.which("kubectl") or "kubectl"
+def installed_kubectl() -> str | None:
+    """The kubectl on PATH, else the one built with the test control plane; None if neither exists.
+
+    The emulator's tests and a cluster of the user's own use it: a machine with Go but no kubectl of its
+    own gets the one ``make test`` built.
+    """
+    from tests.controlplane.build import CONTROL_PLANE  # the build module is only needed here
+
+    built = CONTROL_PLANE.bin_dir() / "kubectl"
+    return shutil.which("kubectl") or (str(built) if built.is_file() else None)
+
+
+def require_kubectl(why: str) -> str:
+    """The kubectl to run, or skip the test saying what it could not do without one."""
+    kubectl = installed_kubectl()
+    if kubectl is None:
+        pytest.skip(f"no kubectl on PATH and none built yet (make controlplane): {why}")
+    return kubectl
 
 
 def run_kubectl(
@@ -122,7 +137,7 @@ class Cluster:
         self, *args: str, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """Run kubectl as the admin (the control plane's own kubectl on the real backend)."""
-        binary = self.real.kubectl_binary if self.real is not None else installed_kubectl()
+        binary = self.real.kubectl_binary if self.real is not None else require_kubectl("kubectl by hand")
         return run_kubectl(binary, self.kubeconfig, *args, check=check, timeout=timeout)
 
     def kubeconfig_for(self, token: str) -> Path:
