@@ -37,6 +37,17 @@ def condition(group: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in group.get("status", {}).get("conditions", []) if c["type"] == kind), {})
 
 
+async def wait_stalled(client: KubeClient, name: str, namespace: str) -> dict[str, Any]:
+    """The group's Stalled condition once it is True."""
+
+    async def stalled() -> dict[str, Any] | None:
+        found = condition(await client.get(LEADERGROUPS, name, namespace), "Stalled")
+        return found if found.get("status") == "True" else None
+
+    found: dict[str, Any] = await eventually(stalled, timeout=10, message=f"{name} goes Stalled")
+    return found
+
+
 async def take_lease(client: KubeClient, name: str, namespace: str, holder: str) -> dict[str, Any]:
     """Acquire the Lease as an elector does: a conditional PUT of the record."""
     lease = await client.get(LEASES, name, namespace)
@@ -168,12 +179,7 @@ async def test_unowned_child_is_left_alone_and_reported(
     body["spec"].pop("lockName", None)
     await client.create(LEADERGROUPS, body, namespace)
 
-    async def stalled() -> dict[str, Any] | None:
-        group = await client.get(LEADERGROUPS, "taken", namespace)
-        found = condition(group, "Stalled")
-        return found if found.get("status") == "True" else None
-
-    found = await eventually(stalled, timeout=10, message="the group goes Stalled")
+    found = await wait_stalled(client, "taken", namespace)
     assert found["reason"] == "ChildNotOwned"
     assert f"Role {namespace}/taken-lease" in found["message"]
     group = await client.get(LEADERGROUPS, "taken", namespace)
@@ -229,12 +235,7 @@ async def test_a_lock_taken_by_a_foreign_lease_grants_no_rights_to_it(
     body["spec"]["lockName"] = "someone-elses-lock"
     await client.create(LEADERGROUPS, body, namespace)
 
-    async def stalled() -> dict[str, Any] | None:
-        group = await client.get(LEADERGROUPS, "squatter", namespace)
-        found = condition(group, "Stalled")
-        return found if found.get("status") == "True" else None
-
-    found = await eventually(stalled, timeout=10, message="the group goes Stalled")
+    found = await wait_stalled(client, "squatter", namespace)
     assert found["reason"] == "ChildNotOwned"
     assert f"Lease {namespace}/someone-elses-lock" in found["message"]
     assert await client.get_or_none(SERVICE_ACCOUNTS, "squatter", namespace) is not None

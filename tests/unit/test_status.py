@@ -178,26 +178,31 @@ class TestHolderChange:
         assert holder_change({"holder": "b"}, {"holder": "b"}) is None
 
 
+def timed_out_deployment(generation: int, observed_generation: int) -> dict[str, Any]:
+    """A Deployment whose controller gave up on the rollout it last observed."""
+    return {
+        "metadata": {"generation": generation},
+        "status": {
+            "observedGeneration": observed_generation,
+            "replicas": 3,
+            "updatedReplicas": 1,
+            "readyReplicas": 1,
+            "conditions": [
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "reason": "ProgressDeadlineExceeded",
+                    "message": 'ReplicaSet "g-5c" has timed out progressing.',
+                }
+            ],
+        },
+    }
+
+
 class TestRolloutFailure:
     def test_progress_deadline_exceeded_stalls_the_group(self) -> None:
-        deployment = {
-            "metadata": {"generation": 2},
-            "status": {
-                "observedGeneration": 2,
-                "replicas": 3,
-                "updatedReplicas": 1,
-                "readyReplicas": 1,
-                "conditions": [
-                    {
-                        "type": "Progressing",
-                        "status": "False",
-                        "reason": "ProgressDeadlineExceeded",
-                        "message": 'ReplicaSet "g-5c" has timed out progressing.',
-                    }
-                ],
-            },
-        }
-        status = next_status({}, facts(deployment=DeploymentView.of(deployment)), NOW)
+        view = DeploymentView.of(timed_out_deployment(generation=2, observed_generation=2))
+        status = next_status({}, facts(deployment=view), NOW)
         stalled = condition(status, "Stalled")
         assert stalled["status"] == "True"
         assert stalled["reason"] == "RolloutFailed"
@@ -207,19 +212,7 @@ class TestRolloutFailure:
     def test_a_deadline_from_before_the_latest_change_is_not_a_failure(self) -> None:
         # The template was just fixed: the Deployment's generation moved, its controller has not yet looked,
         # and its status still carries the old rollout's verdict. kubectl rollout status ignores it too.
-        deployment = {
-            "metadata": {"generation": 3},
-            "status": {
-                "observedGeneration": 2,
-                "replicas": 3,
-                "updatedReplicas": 1,
-                "readyReplicas": 1,
-                "conditions": [
-                    {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
-                ],
-            },
-        }
-        view = DeploymentView.of(deployment)
+        view = DeploymentView.of(timed_out_deployment(generation=3, observed_generation=2))
         assert view.rollout_failure is None
         status = next_status({}, facts(deployment=view), NOW)
         assert condition(status, "Stalled")["status"] == "False"
