@@ -62,8 +62,16 @@ PRICED = ("kube-apiserver", "etcd", "kube-controller-manager")
 IDLE_SECONDS = 5.0
 # Watchers (the operator's, the garbage collector's) see a write a moment after it is answered.
 SETTLE_SECONDS = 1.5
-# The kinds a new group's children are made of, in get_children's order for the minimal sample.
-CHILD_KINDS = ("ServiceAccount", "Role", "RoleBinding", "Lease", "Deployment", "PodDisruptionBudget")
+
+
+def _child_kinds() -> tuple[str, ...]:
+    """The kinds a new group's children are made of, in get_children's order for the minimal sample."""
+    body = group_body("g", "ns", real_cluster=False)
+    body["metadata"]["uid"] = "uid-g"
+    return tuple(child["kind"] for child in get_children(LeaderGroup.from_body(body)))
+
+
+CHILD_KINDS = _child_kinds()
 # How many of each request one group costs: the operator's writes per group (docs/benchmarks.md, "Operator
 # writes per new group") and what the blog's YAML makes (its four objects; its first elector's Lease).
 PER_GROUP: dict[str, dict[str, float]] = {
