@@ -66,24 +66,21 @@ def real_backend_required() -> bool:
     return os.environ.get(REQUIRE_REAL_ENV, "") not in ("", "0", "false")
 
 
-def installed_kubectl() -> str | None:
-    """The kubectl on PATH, else the one built with the test control plane; None if neither exists.
+def require_kubectl(why: str) -> str:
+    """The kubectl on PATH, else the one built with the test control plane; else skip, saying ``why``.
 
     The emulator's tests and a cluster of the user's own use it: a machine with Go but no kubectl of its
     own gets the one ``make test`` built.
     """
+    found = shutil.which("kubectl")
+    if found:
+        return found
     from tests.controlplane.build import CONTROL_PLANE  # the build module is only needed here
 
     built = CONTROL_PLANE.bin_dir() / "kubectl"
-    return shutil.which("kubectl") or (str(built) if built.is_file() else None)
-
-
-def require_kubectl(why: str) -> str:
-    """The kubectl to run, or skip the test saying what it could not do without one."""
-    kubectl = installed_kubectl()
-    if kubectl is None:
+    if not built.is_file():
         pytest.skip(f"no kubectl on PATH and none built yet (make controlplane): {why}")
-    return kubectl
+    return str(built)
 
 
 def run_kubectl(
