@@ -28,12 +28,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from leadergroup.groupstate import TransientError, group_key_of_child, pod_essentials
-from leadergroup.kube import ApiError, ApiUnavailable, KubeClient
+from leadergroup.kube import ApiError, ApiUnavailable, KubeClient, WatchSilent
+from leadergroup.kube.liveness import (
+    WATCH_IDLE_SECONDS,
+    WATCHES,
+    RestartReason,
+    WatchBook,
+    server_timeout_seconds,
+)
 from leadergroup.kube.resources import (
     DEPLOYMENTS,
     DISRUPTION_BUDGETS,
@@ -51,8 +59,8 @@ logger = logging.getLogger(__name__)
 
 # Retry delays for watch events, which nothing retries otherwise.
 EVENT_RETRY_DELAYS = (0.5, 2.0, 5.0)
-# The server ends a watch after this long; the follower resumes from the last resourceVersion it saw.
-WATCH_TIMEOUT_SECONDS = 300
+# A watch that keeps failing is asked again after a delay that doubles up to this (client-go: 30 s).
+WATCH_RETRY_MAX_SECONDS = 16.0
 FORBIDDEN_RETRY_SECONDS = 30.0
 # Objects per page of a list, as client-go's reflector (and Kopf here, handlers.WATCH_LIST_PAGE_SIZE).
 LIST_PAGE_SIZE = 500
@@ -132,12 +140,16 @@ class Follower:
         *,
         retry_delay: float = 1.0,
         page_size: int = LIST_PAGE_SIZE,
+        idle_timeout: float = WATCH_IDLE_SECONDS,
+        watches: WatchBook = WATCHES,
     ) -> None:
         self.controller = controller
         self.client = client
         self.following = following
         self.retry_delay = retry_delay
         self.page_size = page_size
+        self.idle_timeout = idle_timeout
+        self.watches = watches  # the liveness probe's and the metrics' record of every watch
         self.watching = 0  # namespaces (or every namespace: 1) being listed and watched now
         self._tasks: set[asyncio.Task[None]] = set()
         self._latest: dict[Hashable, int] = {}  # per object, the number of its newest event handed over
@@ -166,43 +178,84 @@ class Follower:
 
     async def _follow(self, namespace: str | None) -> None:
         self.watching += 1
+        self.watches.started(self.resource.plural, namespace or "", self)
         try:
             await self._list_and_watch(namespace)
         finally:
+            self.watches.stopped(self.resource.plural, namespace or "", self)
             self.watching -= 1
 
     async def _list_and_watch(self, namespace: str | None) -> None:
+        """List, then watch from the list's resourceVersion, for ever; each stream's end is accounted for.
+
+        A stream that ends is replaced at once if it had delivered something, else after a delay that
+        doubles with each failure in a row (:meth:`_backoff`): an API server that is down, slow or refusing
+        is asked again now and then, never flooded.
+        """
         resource_version: str | None = None
         scope = namespace or "every namespace"
+        plural = self.resource.plural
+        failures = 0
         while True:
+            reason: RestartReason
             try:
                 if resource_version is None:
                     resource_version = await self._list(namespace)
+                    self.watches.heard(plural, namespace or "", self)
+                delivered = False
                 async for event in self.client.watch(
                     self.resource,
                     namespace,
                     resource_version=resource_version,
                     label_selector=self.following.label_selector,
                     shard_selector=self.following.shard_selector,
-                    timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                    timeout_seconds=server_timeout_seconds(),
                     allow_bookmarks=True,
+                    idle_timeout=self.idle_timeout,
                 ):
+                    self.watches.heard(plural, namespace or "", self)
+                    delivered, failures = True, 0
                     body = event.get("object") or {}
                     resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
                     if event.get("type") != "BOOKMARK":
                         self._dispatch(str(event.get("type")), body)
+                # The server ended the stream (its timeoutSeconds): resume from the last resourceVersion.
+                self.watches.heard(plural, namespace or "", self)
+                reason = "server-closed"
+                failures = 0 if delivered else failures + 1
+            except WatchSilent as error:
+                reason, failures = "idle", failures + 1
+                logger.warning(
+                    "%s watch in %s silent for %.0fs, the connection presumed dead: watching again from "
+                    "resourceVersion %s",
+                    self.resource.kind,
+                    scope,
+                    error.silent_for,
+                    resource_version,
+                )
+            except ApiUnavailable as error:
+                reason, failures = "error", failures + 1
+                logger.warning("%s watch in %s lost: %s", self.resource.kind, scope, error)
             except ApiError as error:
+                self.watches.heard(plural, namespace or "", self)  # the server answered
                 # Compacted (a watch, or a page's continue token, too old): list again, as informers do.
                 if error.status == 410:
-                    resource_version = None
-                    continue
-                logger.warning("%s watch in %s failed: %s", self.resource.kind, scope, error)
-                resource_version = None
-                # Refused (RBAC) waits for the user: ask again now and then, not every second.
-                await asyncio.sleep(FORBIDDEN_RETRY_SECONDS if error.status == 403 else self.retry_delay)
-            except ApiUnavailable as error:
-                logger.warning("%s watch in %s lost: %s", self.resource.kind, scope, error)
-                await asyncio.sleep(self.retry_delay)
+                    reason, resource_version = "expired", None
+                else:
+                    reason, resource_version, failures = "error", None, failures + 1
+                    logger.warning("%s watch in %s failed: %s", self.resource.kind, scope, error)
+                    if error.status == 403:  # refused (RBAC) waits for the user: ask now and then
+                        self.watches.restarted(plural, reason)
+                        await asyncio.sleep(FORBIDDEN_RETRY_SECONDS)
+                        continue
+            self.watches.restarted(plural, reason)
+            if failures and reason != "idle":  # a silent stream has waited its 40 s already
+                await asyncio.sleep(self._backoff(failures))
+
+    def _backoff(self, failures: int) -> float:
+        """The delay after ``failures`` failed streams in a row: 1 s doubling up to 16 s, jittered."""
+        delay = min(self.retry_delay * 2.0 ** (failures - 1), WATCH_RETRY_MAX_SECONDS)
+        return float(delay * random.uniform(0.8, 1.0))
 
     async def _list(self, namespace: str | None) -> str:
         """List in pages, as client-go's reflector does: one page of objects in memory at a time."""

@@ -13,12 +13,18 @@ from typing import Any
 
 import kopf
 
-from leadergroup import constants, metrics
+from leadergroup import constants, kopfwatch, metrics
 from leadergroup.bookkeeping import RememberedDiffBase, RetriesOnlyProgress
 from leadergroup.following import Following, followers_of, with_retries
 from leadergroup.kube import KubeClient
 from leadergroup.kube import config as kube_config
 from leadergroup.kube.client import authorization, open_session
+from leadergroup.kube.liveness import (
+    DEAD_AFTER_BOUNDS,
+    WATCH_IDLE_SECONDS,
+    WATCH_SERVER_TIMEOUT_RANGE,
+    WATCHES,
+)
 from leadergroup.reconcile import GroupController, TransientError
 
 LEADERGROUPS = (constants.GROUP, constants.VERSION, constants.PLURAL)
@@ -100,7 +106,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     # watched objects each (children, pods), so a burst of new groups leaves thousands of idle workers:
     # exiting after 1 s instead of 5 s lowers the operator's peak memory (bench/scale.py).
     settings.queueing.idle_timeout = 1.0
-    settings.watching.server_timeout = 300
+    # No watch goes deaf (kube/liveness.py): the server ends and bookmarks each of Kopf's streams within
+    # 30 s, a stream silent for 40 s is closed by kopfwatch's bound (Kopf's own inactivity timeout is the
+    # backstop), and a failed one is asked again after a second, not a tenth.
+    settings.watching.server_timeout = WATCH_SERVER_TIMEOUT_RANGE[1]
+    settings.watching.inactivity_timeout = DEAD_AFTER_BOUNDS * WATCH_IDLE_SECONDS
+    settings.watching.reconnect_backoff = 1.0
+    kopfwatch.install()
     # Page the initial list of each watched resource, as client-go's reflector does (500 a page). Unpaged,
     # a restart with 5,000 groups read all 15,000 pods in one response and held them at once.
     settings.watching.chunk_size = WATCH_LIST_PAGE_SIZE
@@ -137,6 +149,24 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         metrics.serve(group_controller, int(metrics_port))
         logger.info("Serving Prometheus metrics on :%s/metrics", metrics_port)
     logger.info("LeaderGroup operator started")
+
+
+@kopf.on.probe(id="watches")
+def watches_alive(**_: Any) -> int:
+    """Fail the liveness endpoint (``--liveness``) while a watch cannot be re-established.
+
+    A watch that heard nothing from the API server for twice its idle bound (80 s) has been replaced and
+    still hears nothing: the kubelet's restart is the last resort (kube/liveness.py). The result is the
+    number of watches running.
+    """
+    dead = WATCHES.dead()
+    if dead:
+        silent = ", ".join(
+            f"{record.resource} in {record.scope or 'every namespace'} ({silent_for:.0f}s)"
+            for record, silent_for in dead
+        )
+        raise kopf.PermanentError(f"Watches heard nothing from the API server: {silent}")
+    return WATCHES.running()
 
 
 _kopf_follows: list[bool] = []

@@ -2,7 +2,7 @@
 
 Per group (labels ``namespace``, ``group``): whether a holder is present, leader changes and
 leaderless seconds since this process started, reconcile count and duration, errors by reason, and
-fast-failover releases.
+fast-failover releases. Per process: the watch streams replaced, by resource and reason.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from leadergroup.kube.liveness import WATCHES, WatchBook
 from leadergroup.reconcile import GroupController
 
 LABELS = ["namespace", "group"]
@@ -70,9 +71,34 @@ class GroupCollector(Collector):
         yield from (present, stalled, changes, leaderless, releases, reconciles, errors)
 
 
-def serve(controller: GroupController, port: int, address: str = "0.0.0.0") -> CollectorRegistry:  # noqa: S104
+class WatchCollector(Collector):
+    """The process's watch streams replaced, by resource and reason (:mod:`leadergroup.kube.liveness`)."""
+
+    def __init__(self, watches: WatchBook) -> None:
+        self.watches = watches
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """Yield ``leadergroup_watch_restarts_total``."""
+        restarts = CounterMetricFamily(
+            "leadergroup_watch_restarts",
+            "Watch streams replaced, by reason: idle (silent past the idle bound: a dead connection), "
+            "error (failed or refused), expired (410: listed again), server-closed (the server's timeout)",
+            labels=["resource", "reason"],
+        )
+        for resource, reason, count in self.watches.restart_counts():
+            restarts.add_metric([resource, reason], count)
+        yield restarts
+
+
+def serve(
+    controller: GroupController,
+    port: int,
+    address: str = "0.0.0.0",  # noqa: S104
+    watches: WatchBook = WATCHES,
+) -> CollectorRegistry:
     """Serve ``/metrics`` on ``address:port`` in a background thread; returns the registry it serves."""
     registry = CollectorRegistry()
     registry.register(GroupCollector(controller))
+    registry.register(WatchCollector(watches))
     start_http_server(port, addr=address, registry=registry)
     return registry

@@ -11,6 +11,7 @@ from tests.elector.conftest import LEASE, NAMESPACE, Harness
 from leadergroup.elector import ManualClock
 from leadergroup.elector.clock import settle
 from leadergroup.elector.memory import WatchableMemoryLeaseStore
+from leadergroup.elector.watch import LeaseWatchSilent, watch_releases
 
 
 @pytest.fixture
@@ -70,3 +71,31 @@ async def test_the_watch_can_be_turned_off(watched: Harness, clock: ManualClock)
         await settle()
     assert not b.is_leader
     assert [r for r in watched.store.requests if r[0] == "watch"] == [("watch", NAMESPACE, LEASE)], "a's only"
+
+
+async def test_a_silent_watch_is_reported_and_opened_again(caplog: pytest.LogCaptureFixture) -> None:
+    opened = 0
+    released = asyncio.Event()
+
+    class SilentThenReleasing:
+        """The first stream dies silently (the client's idle bound ends it); the second shows a release."""
+
+        async def watch(self, namespace: str, name: str) -> AsyncIterator[dict[str, object]]:
+            nonlocal opened
+            opened += 1
+            if opened == 1:
+                raise LeaseWatchSilent("watch leases: nothing received for 40s")
+            yield {"spec": {"holderIdentity": ""}}
+
+    task = asyncio.create_task(
+        watch_releases(SilentThenReleasing(), NAMESPACE, LEASE, released.set, retry_delay=0.0)
+    )
+    try:
+        async with asyncio.timeout(5):
+            await released.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert opened >= 2
+    [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert "watch silent, the connection presumed dead" in warning.getMessage()

@@ -1,15 +1,20 @@
-"""Retrying an event's handling: transient failures are retried, unless a newer event came meanwhile."""
+"""Retrying an event's handling (unless a newer event came meanwhile); each watch stream's end, by reason."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import pytest
 
 from leadergroup import following
 from leadergroup.following import with_retries
 from leadergroup.groupstate import TransientError
+from leadergroup.kube import ApiError, ApiUnavailable, WatchSilent
+from leadergroup.kube.liveness import WatchBook
+from leadergroup.kube.resources import LEASES
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +57,107 @@ async def test_an_event_superseded_by_a_newer_one_is_not_retried() -> None:
 
     await with_retries(handle, logger, superseded=lambda: newer_came[0])
     assert attempts == [1]
+
+
+class ScriptedClient:
+    """Lists once per call and plays one scripted watch stream per call (then waits for ever)."""
+
+    def __init__(self, streams: list[list[dict[str, Any] | BaseException]]) -> None:
+        self.streams = streams
+        self.lists = 0
+        self.watched_from: list[str | None] = []
+        self.all_played = asyncio.Event()
+
+    async def list(self, resource: Any, namespace: Any, **_: Any) -> dict[str, Any]:
+        self.lists += 1
+        return {"items": [], "metadata": {"resourceVersion": f"list-{self.lists}"}}
+
+    async def watch(self, resource: Any, namespace: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+        self.watched_from.append(kwargs.get("resource_version"))
+        if not self.streams:
+            self.all_played.set()
+            await asyncio.Event().wait()
+        for item in self.streams.pop(0):
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+class QuietFollower(following.Follower):
+    resource = LEASES
+
+    def _followed(self, namespace: str | None) -> list[Mapping[str, Any]]:
+        return []
+
+    async def _observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        pass
+
+
+def lease_event(kind: str, resource_version: str) -> dict[str, Any]:
+    return {"type": kind, "object": {"metadata": {"name": "l", "resourceVersion": resource_version}}}
+
+
+async def follow_until_played(client: ScriptedClient, book: WatchBook) -> None:
+    gate = following.AlwaysActive()
+    follower = QuietFollower(
+        None,  # type: ignore[arg-type]  # the controller is never reached: _observe does nothing
+        client,  # type: ignore[arg-type]
+        following.Following(namespaces=(), label_selector="x", gate=gate),
+        retry_delay=0.01,
+        watches=book,
+    )
+    task = asyncio.create_task(follower._follow(None))
+    try:
+        async with asyncio.timeout(10):
+            await client.all_played.wait()
+        assert book.running() == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert book.running() == 0  # stopped: no longer counted by the liveness probe
+
+
+async def test_a_silent_watch_is_logged_counted_and_resumed_from_its_last_resource_version(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = ScriptedClient([[lease_event("MODIFIED", "7"), WatchSilent("watch leases: nothing", 40.0)]])
+    book = WatchBook()
+    await follow_until_played(client, book)
+    assert client.watched_from == ["list-1", "7"]  # no second list: the watch goes on from where it was
+    assert client.lists == 1
+    assert book.restart_counts() == [("leases", "idle", 1)]
+    [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert "Lease watch in every namespace silent for 40s" in warning.getMessage()
+    assert "resourceVersion 7" in warning.getMessage()
+
+
+async def test_each_end_of_a_stream_is_counted_by_its_reason() -> None:
+    client = ScriptedClient(
+        [
+            [lease_event("BOOKMARK", "8")],  # the server's timeout: resumed from the bookmark
+            [ApiError(410, "Expired", "too old")],  # compacted: listed again
+            [ApiUnavailable("connection reset")],  # lost: resumed from the last resourceVersion
+            [ApiError(500, "InternalError", "etcd")],  # failed: listed again
+        ]
+    )
+    book = WatchBook()
+    await follow_until_played(client, book)
+    assert client.watched_from == ["list-1", "8", "list-2", "list-2", "list-3"]
+    assert book.restart_counts() == [
+        ("leases", "error", 2),
+        ("leases", "expired", 1),
+        ("leases", "server-closed", 1),
+    ]
+
+
+def test_failures_in_a_row_back_off_up_to_a_bound() -> None:
+    follower = QuietFollower(
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        following.Following(namespaces=(), label_selector="x", gate=following.AlwaysActive()),
+    )
+    delays = [follower._backoff(failures) for failures in range(1, 10)]
+    assert 0.8 <= delays[0] <= 1.0
+    assert 3.2 <= delays[2] <= 4.0
+    assert all(delay <= following.WATCH_RETRY_MAX_SECONDS for delay in delays)
+    assert delays[-1] >= 0.8 * following.WATCH_RETRY_MAX_SECONDS

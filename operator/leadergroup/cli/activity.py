@@ -21,14 +21,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leadergroup.cli.peering import Peer, PeeringPlan, live_others, parse_peers
-from leadergroup.kube import ApiError, ApiUnavailable, KubeClient
+from leadergroup.kube import ApiError, ApiUnavailable, KubeClient, WatchSilent
+from leadergroup.kube.liveness import WATCH_IDLE_SECONDS, WATCHES, WatchBook, server_timeout_seconds
 
 logger = logging.getLogger(__name__)
 
 # How long to wait before reading a peering object again after a failure (or while it does not exist).
 RETRY_SECONDS = 1.0
 FORBIDDEN_RETRY_SECONDS = 30.0
-WATCH_TIMEOUT_SECONDS = 300
 
 
 def kopf_would_pause(
@@ -60,8 +60,10 @@ class PeeringGate:
         priority: Callable[[], int],
         *,
         sharded: bool,
+        watches: WatchBook = WATCHES,
     ) -> None:
         self.plan = plan
+        self.watches = watches
         self.client = client
         self.priority = priority
         self.sharded = sharded
@@ -110,20 +112,39 @@ class PeeringGate:
         return again
 
     async def _follow(self, namespace: str | None) -> None:
-        while True:
-            try:
-                body = await self.client.get_or_none(self.plan.resource, self.plan.name, namespace)
-                again = self.judge(namespace, body)
-                if body is None:
+        plural, scope = self.plan.resource.plural, namespace or ""
+        self.watches.started(plural, scope, self)
+        try:
+            while True:
+                try:
+                    body = await self.client.get_or_none(self.plan.resource, self.plan.name, namespace)
+                    self.watches.heard(plural, scope, self)
+                    again = self.judge(namespace, body)
+                    if body is None:
+                        await asyncio.sleep(RETRY_SECONDS)
+                        continue
+                    await self._watch(namespace, body, again)
+                    self.watches.restarted(plural, "server-closed")
+                except WatchSilent as error:
+                    self.watches.restarted(plural, "idle")
+                    logger.warning(
+                        "Watch of %s silent for %.0fs, the connection presumed dead: reading it again",
+                        self.plan.describe(),
+                        error.silent_for,
+                    )
                     await asyncio.sleep(RETRY_SECONDS)
-                    continue
-                await self._watch(namespace, body, again)
-            except (ApiError, ApiUnavailable) as error:
-                # Refused (RBAC) is the user's to fix, and the Lease watch stays paused until then.
-                forbidden = isinstance(error, ApiError) and error.status == 403
-                log = logger.warning if forbidden else logger.debug
-                log("Reading %s for the Lease watch: %s", self.plan.describe(), error)
-                await asyncio.sleep(FORBIDDEN_RETRY_SECONDS if forbidden else RETRY_SECONDS)
+                except (ApiError, ApiUnavailable) as error:
+                    expired = error.status == 410
+                    self.watches.restarted(plural, "expired" if expired else "error")
+                    if not isinstance(error, ApiUnavailable):
+                        self.watches.heard(plural, scope, self)  # the server answered
+                    # Refused (RBAC) is the user's to fix, and the Lease watch stays paused until then.
+                    forbidden = error.status == 403
+                    log = logger.warning if forbidden else logger.debug
+                    log("Reading %s for the Lease watch: %s", self.plan.describe(), error)
+                    await asyncio.sleep(FORBIDDEN_RETRY_SECONDS if forbidden else RETRY_SECONDS)
+        finally:
+            self.watches.stopped(plural, scope, self)
 
     async def _watch(self, namespace: str | None, body: Mapping[str, Any], again: float | None) -> None:
         # The stream runs in a task of its own: waiting on the queue can time out (a blocking record
@@ -137,8 +158,11 @@ class PeeringGate:
                     namespace,
                     resource_version=str(body["metadata"].get("resourceVersion") or ""),
                     field_selector=f"metadata.name={self.plan.name}",
-                    timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                    timeout_seconds=server_timeout_seconds(),
+                    allow_bookmarks=True,
+                    idle_timeout=WATCH_IDLE_SECONDS,
                 ):
+                    self.watches.heard(self.plan.resource.plural, namespace or "", self)
                     events.put_nowait(event)
             finally:
                 events.put_nowait(None)

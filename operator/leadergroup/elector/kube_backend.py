@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from leadergroup.elector.lock import LeaseBackendError, LeaseConflict, LeaseNotFound
-from leadergroup.elector.watch import LeaseWatchForbidden
-from leadergroup.kube import ApiError, KubeClient
+from leadergroup.elector.watch import LeaseWatchForbidden, LeaseWatchSilent
+from leadergroup.kube import ApiError, KubeClient, WatchSilent
+from leadergroup.kube.liveness import WATCH_IDLE_SECONDS, server_timeout_seconds
 from leadergroup.kube.resources import LEASES
 
 
@@ -43,24 +44,31 @@ class KubeLeaseBackend:
     async def watch(self, namespace: str, name: str) -> AsyncIterator[dict[str, Any]]:
         """Stream the Lease's changes (current state first) over a single-object watch.
 
+        The server ends the stream within 30 s (with a bookmark first), and a stream silent for 40 s is
+        dead (:mod:`leadergroup.kube.liveness`).
+
         Raises:
             LeaseWatchForbidden: 403, RBAC grants no list/watch on this Lease.
+            LeaseWatchSilent: nothing received for the idle bound: the connection presumed dead.
             LeaseBackendError: any other failure, the stream's end included.
         """
         try:
             async for event in self.client.watch(
-                LEASES, namespace, field_selector=f"metadata.name={name}", timeout_seconds=WATCH_SECONDS
+                LEASES,
+                namespace,
+                field_selector=f"metadata.name={name}",
+                timeout_seconds=server_timeout_seconds(),
+                allow_bookmarks=True,
+                idle_timeout=WATCH_IDLE_SECONDS,
             ):
                 if event.get("type") in ("ADDED", "MODIFIED") and isinstance(event.get("object"), dict):
                     yield event["object"]
+        except WatchSilent as error:
+            raise LeaseWatchSilent(str(error)) from error
         except ApiError as error:
             if error.status == 403:
                 raise LeaseWatchForbidden(str(error)) from error
             raise LeaseBackendError(str(error)) from error
-
-
-# The server ends a watch after this long; it is opened again at once (kube's own default is 30-60 min).
-WATCH_SECONDS = 300
 
 
 def _translate(error: ApiError) -> LeaseBackendError:

@@ -18,11 +18,17 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
+from leadergroup.elector.lock import LeaseBackendError
+
 logger = logging.getLogger(__name__)
 
 
 class LeaseWatchForbidden(Exception):
     """The API server refused the watch (403): RBAC grants no list/watch on the Lease."""
+
+
+class LeaseWatchSilent(LeaseBackendError):
+    """The watch delivered nothing for its idle bound: its connection is presumed dead."""
 
 
 class WatchableBackend(Protocol):
@@ -57,6 +63,13 @@ async def watch_releases(
         except LeaseWatchForbidden:
             logger.info("Lease %s/%s: not allowed to watch it; polling only", namespace, name)
             return
+        except LeaseWatchSilent as error:
+            logger.warning(
+                "Lease %s/%s: watch silent, the connection presumed dead (%s); watching again",
+                namespace,
+                name,
+                error,
+            )
         except asyncio.CancelledError:
             raise
         except Exception as error:  # any failure: the polls go on; try the watch again later

@@ -19,7 +19,8 @@ import aiohttp
 
 from leadergroup import __version__
 from leadergroup.kube import config
-from leadergroup.kube.errors import ApiError, ApiUnavailable
+from leadergroup.kube.errors import ApiError, ApiUnavailable, WatchSilent
+from leadergroup.kube.liveness import WATCH_IDLE_SECONDS, keepalive_socket
 from leadergroup.kube.resources import Resource
 
 PatchType = Literal["merge", "json", "strategic"]
@@ -293,10 +294,16 @@ class KubeClient:
         timeout_seconds: int | None = None,
         allow_bookmarks: bool = False,
         shard_selector: str | None = None,
+        idle_timeout: float | None = WATCH_IDLE_SECONDS,
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream watch events (``{"type": ..., "object": ...}``) until the server ends the stream.
 
-        An ``ERROR`` event (410 Gone after compaction, for one) is raised as :class:`ApiError`.
+        An ``ERROR`` event (410 Gone after compaction, for one) is raised as :class:`ApiError`. A stream
+        that delivers nothing at all (not even its headers, an event or a bookmark) for ``idle_timeout``
+        seconds is closed and :class:`WatchSilent` raised: a connection that died silently never ends by
+        itself (:mod:`leadergroup.kube.liveness`; ask for bookmarks and a ``timeout_seconds`` below it, so
+        that a healthy stream is never that quiet). Getting a connection (a free slot in the pool, the
+        address, a proxy's CONNECT, TLS) is bounded by the request timeout.
         """
         params = _selectors(label_selector, field_selector, shard_selector)
         params["watch"] = "true"
@@ -306,7 +313,13 @@ class KubeClient:
             params["timeoutSeconds"] = str(timeout_seconds)
         if allow_bookmarks:
             params["allowWatchBookmarks"] = "true"
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.request_timeout)
+        # sock_read bounds every wait for the next bytes of the answer, the headers included.
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self.request_timeout,
+            sock_connect=self.request_timeout,
+            sock_read=idle_timeout,
+        )
         connection = self.connection
         headers = await self._fresh_headers()
         try:
@@ -326,6 +339,10 @@ class KubeClient:
                         status = event.get("object") or {}
                         raise ApiError.from_status(int(status.get("code", 500)), status)
                     yield event
+        except aiohttp.SocketTimeoutError as error:
+            assert idle_timeout is not None  # no read bound, no read timeout
+            message = f"watch {resource}: nothing received for {idle_timeout:g}s"
+            raise WatchSilent(message, idle_timeout) from error
         except (TimeoutError, aiohttp.ClientConnectionError) as error:
             raise ApiUnavailable(f"watch {resource}: {error!r}") from error
 
@@ -344,9 +361,14 @@ def open_session(
 ) -> aiohttp.ClientSession:
     """An aiohttp session to ``connection``'s server: its TLS context and proxy (0 connections: no limit).
 
+    Its sockets keep TCP keepalive on (:func:`leadergroup.kube.liveness.keepalive_socket`): a connection
+    whose peer is gone is dropped within some 30 s instead of waiting on it for ever.
+
     Our client and Kopf's (the operator's login) both use it, so both reach the server the same way.
     """
-    connector = aiohttp.TCPConnector(ssl=connection.ssl_context or False, limit=connection_limit)
+    connector = aiohttp.TCPConnector(
+        ssl=connection.ssl_context or False, limit=connection_limit, socket_factory=keepalive_socket
+    )
     return aiohttp.ClientSession(connector=connector, proxy=connection.proxy, headers=headers)
 
 

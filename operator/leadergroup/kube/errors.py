@@ -53,3 +53,11 @@ class ApiUnavailable(ApiError):
 
     def __init__(self, message: str) -> None:
         super().__init__(0, "Unavailable", message)
+
+
+class WatchSilent(ApiUnavailable):
+    """A watch delivered nothing (no event, no bookmark, no end) for longer than its idle bound."""
+
+    def __init__(self, message: str, silent_for: float) -> None:
+        super().__init__(message)
+        self.silent_for = silent_for
