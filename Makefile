@@ -48,7 +48,7 @@ unit: $(BIN)/.installed
 	$(BIN)/pytest tests/unit tests/schema
 
 integration: $(BIN)/.installed controlplane
-	$(BIN)/pytest tests/integration tests/elector tests/demo tests/sim
+	$(BIN)/pytest tests/integration tests/elector tests/faults tests/demo tests/sim
 
 constraints: $(BIN)/.installed
 	$(BIN)/pip freeze --exclude-editable | grep -v '^leadergroup' > constraints.txt.new

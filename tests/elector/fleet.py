@@ -116,8 +116,9 @@ class Fleet:
         mode: str | None = None,
         flags: tuple[str, ...] = (),
         command: list[str] | None = None,
+        kubeconfig: Path | None = None,
     ) -> ElectorProcess:
-        """Start ``python -m leadergroup.elector [mode] ...`` as ``identity``."""
+        """Start ``python -m leadergroup.elector [mode] ...`` as ``identity`` (``kubeconfig``: its own)."""
         leading_log = self.workdir / f"leading-{identity}.jsonl"
         output = self.workdir / f"elector-{identity}.log"
         argv = [sys.executable, "-m", "leadergroup.elector"]
@@ -127,7 +128,7 @@ class Fleet:
             f"-id={identity}",
             f"-lease-lock-name={self.lease_name}",
             f"-lease-lock-namespace={self.cluster.namespace}",
-            f"-kubeconfig={self.kubeconfig}",
+            f"-kubeconfig={kubeconfig or self.kubeconfig}",
             f"-leading-log={leading_log}",
             *TEST_TIMING,
             *flags,
@@ -144,7 +145,11 @@ class Fleet:
         return elector
 
     def start_clientgo(
-        self, identity: str, binary: Path, timing: tuple[str, ...] = TEST_TIMING
+        self,
+        identity: str,
+        binary: Path,
+        timing: tuple[str, ...] = TEST_TIMING,
+        kubeconfig: Path | None = None,
     ) -> ElectorProcess:
         """Start the blog's client-go program (tests/elector/clientgo) as ``identity``."""
         leading_log = self.workdir / f"leading-{identity}.jsonl"
@@ -154,7 +159,7 @@ class Fleet:
             f"-id={identity}",
             f"-lease-lock-name={self.lease_name}",
             f"-lease-lock-namespace={self.cluster.namespace}",
-            f"-kubeconfig={self.kubeconfig}",
+            f"-kubeconfig={kubeconfig or self.kubeconfig}",
             f"-leading-log={leading_log}",
             *timing,
         ]
