@@ -1,4 +1,4 @@
-"""The integration suite's fixtures, for the network-fault scenarios: an admin client, logs of failed tests."""
+"""The integration suite's fixtures for the network-fault scenarios: an admin client, failed tests' logs."""
 
 from tests.integration.conftest import client, pytest_runtest_makereport
 
