@@ -38,6 +38,7 @@ from typing import Any, Literal
 from leadergroup import constants, packaged
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.errors import ApiUnavailable
+from leadergroup.kube.liveness import server_timeout_seconds
 from leadergroup.kube.resources import LEASES, Resource
 from leadergroup.procutil import free_port, operator_command, wait_until_alive
 from leadergroup.sim import Emulator
@@ -348,6 +349,7 @@ async def watch_forever(
                 resource_version=resource_version,
                 label_selector=label_selector,
                 allow_bookmarks=True,
+                timeout_seconds=server_timeout_seconds(),  # within the client's 40 s idle bound
             ):
                 arrived = time.monotonic()
                 obj = event.get("object") or {}

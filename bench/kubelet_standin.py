@@ -36,6 +36,7 @@ from bench.failover_candidates import Candidate
 
 from leadergroup.kube import ApiError, KubeClient
 from leadergroup.kube.errors import ApiUnavailable
+from leadergroup.kube.liveness import server_timeout_seconds
 from leadergroup.kube.resources import PODS
 
 logger = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ class KubeletStandIn:
                     self.namespace,
                     label_selector=self.selector,
                     resource_version=version,
-                    timeout_seconds=240,
+                    timeout_seconds=server_timeout_seconds(),  # within the client's 40 s idle bound
                     allow_bookmarks=True,
                 ):
                     version = event["object"]["metadata"]["resourceVersion"]

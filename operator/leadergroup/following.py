@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -40,6 +39,7 @@ from leadergroup.kube.liveness import (
     WATCHES,
     RestartReason,
     WatchBook,
+    retry_delay,
     server_timeout_seconds,
 )
 from leadergroup.kube.resources import (
@@ -59,9 +59,6 @@ logger = logging.getLogger(__name__)
 
 # Retry delays for watch events, which nothing retries otherwise.
 EVENT_RETRY_DELAYS = (0.5, 2.0, 5.0)
-# A watch that keeps failing is asked again after a delay that doubles up to this (client-go: 30 s).
-WATCH_RETRY_MAX_SECONDS = 16.0
-FORBIDDEN_RETRY_SECONDS = 30.0
 # Objects per page of a list, as client-go's reflector (and Kopf here, handlers.WATCH_LIST_PAGE_SIZE).
 LIST_PAGE_SIZE = 500
 
@@ -188,20 +185,22 @@ class Follower:
     async def _list_and_watch(self, namespace: str | None) -> None:
         """List, then watch from the list's resourceVersion, for ever; each stream's end is accounted for.
 
-        A stream that ends is replaced at once if it had delivered something, else after a delay that
-        doubles with each failure in a row (:meth:`_backoff`): an API server that is down, slow or refusing
-        is asked again now and then, never flooded.
+        A stream that ends is replaced at once if it had delivered something, and a 410 is listed again at
+        once; a failure is retried after a delay that doubles with each failure in a row, and a refusal
+        (403) waits longer (:func:`leadergroup.kube.liveness.retry_delay`): an API server that is down,
+        slow or refusing is asked again now and then, never flooded.
         """
         resource_version: str | None = None
         scope = namespace or "every namespace"
         plural = self.resource.plural
-        failures = 0
+        failures = refusals = 0
         while True:
             reason: RestartReason
             try:
                 if resource_version is None:
                     resource_version = await self._list(namespace)
                     self.watches.heard(plural, namespace or "", self)
+                    failures = 0  # not the refusals: a Role may grant the list and refuse the watch
                 delivered = False
                 async for event in self.client.watch(
                     self.resource,
@@ -214,7 +213,7 @@ class Follower:
                     idle_timeout=self.idle_timeout,
                 ):
                     self.watches.heard(plural, namespace or "", self)
-                    delivered, failures = True, 0
+                    delivered, failures, refusals = True, 0, 0
                     body = event.get("object") or {}
                     resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
                     if event.get("type") != "BOOKMARK":
@@ -238,24 +237,16 @@ class Follower:
                 logger.warning("%s watch in %s lost: %s", self.resource.kind, scope, error)
             except ApiError as error:
                 self.watches.heard(plural, namespace or "", self)  # the server answered
-                # Compacted (a watch, or a page's continue token, too old): list again, as informers do.
-                if error.status == 410:
-                    reason, resource_version = "expired", None
+                resource_version = None  # list again, as informers do
+                if error.status == 410:  # compacted, or a restarted server's cache: at once
+                    reason, failures, refusals = "expired", 0, 0
                 else:
-                    reason, resource_version, failures = "error", None, failures + 1
+                    reason, failures = "error", failures + 1
+                    refusals = refusals + 1 if error.status == 403 else 0
                     logger.warning("%s watch in %s failed: %s", self.resource.kind, scope, error)
-                    if error.status == 403:  # refused (RBAC) waits for the user: ask now and then
-                        self.watches.restarted(plural, reason)
-                        await asyncio.sleep(FORBIDDEN_RETRY_SECONDS)
-                        continue
             self.watches.restarted(plural, reason)
             if failures and reason != "idle":  # a silent stream has waited its 40 s already
-                await asyncio.sleep(self._backoff(failures))
-
-    def _backoff(self, failures: int) -> float:
-        """The delay after ``failures`` failed streams in a row: 1 s doubling up to 16 s, jittered."""
-        delay = min(self.retry_delay * 2.0 ** (failures - 1), WATCH_RETRY_MAX_SECONDS)
-        return float(delay * random.uniform(0.8, 1.0))
+                await asyncio.sleep(retry_delay(failures, refusals, first=self.retry_delay))
 
     async def _list(self, namespace: str | None) -> str:
         """List in pages, as client-go's reflector does: one page of objects in memory at a time."""

@@ -434,3 +434,49 @@ def test_scale_groups_without_a_disruption_budget_get_no_pdb_and_keep_the_other_
     without = kinds(group_body("g0001", "ns", real_cluster=True, disruption_budget=False))
     assert "PodDisruptionBudget" in with_budget
     assert without == [kind for kind in with_budget if kind != "PodDisruptionBudget"]
+
+
+@pytest.mark.timeout(180)
+def test_faults_bench_cuts_a_leader_of_each_kind_once(real_backend: RealBackend, tmp_path: Path) -> None:
+    """bench/faults.py, elector-cut only, one round at 3/2/1: both kinds measured, one new leader each."""
+    output = tmp_path / "faults.json"
+    completed = run_bench(
+        "faults.py",
+        "--kubeconfig",
+        str(real_backend.kubeconfig),
+        "--scenarios",
+        "elector-cut",
+        "--quick",
+        "--output",
+        str(output),
+        "--workdir",
+        str(tmp_path / "work"),
+        timeout=170,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads(output.read_text())
+    assert report["timing"] == {"leaseDuration": 3, "renewDeadline": 2, "retryPeriod": 1}
+    rows = {row["kind"]: row for row in report["results"]}
+    assert sorted(rows) == ["client-go", "ours"] and all(
+        r["scenario"] == "elector-cut" for r in rows.values()
+    )
+    for kind, row in rows.items():
+        (result,) = row["results"]
+        assert result["changes"] == 1, f"{kind}: exactly one new leader"
+        assert result["stopped"] is not None and result["standby_leads"] > 0, (kind, result)
+        assert set(row["measures"]) == {"stopped", "standby_leads", "overlap"}
+    # The blog's program exits once it lost the Lease; ours rejoins the election as a follower.
+    assert rows["client-go"]["results"][0]["old_leader_exited"] is True
+    assert rows["ours"]["results"][0]["old_leader_exited"] is False
+    assert "| elector-cut" in completed.stdout and "electors at 3/2/1 s" in completed.stdout
+
+
+def test_faults_bench_restarts_the_api_server_only_on_its_own_control_plane() -> None:
+    """bench/faults.py: every scenario by default; with --kubeconfig the restart is left out or refused."""
+    from bench.faults import SCENARIOS, parse_args
+
+    assert parse_args([]).scenarios == list(SCENARIOS)
+    assert (parse_args([]).timing, parse_args([]).rounds) == ((15, 10, 2), 3)
+    assert parse_args(["--kubeconfig", "kc"]).scenarios == ["elector-cut", "operator-silent"]
+    with pytest.raises(SystemExit):
+        parse_args(["--kubeconfig", "kc", "--scenarios", "apiserver-restart"])

@@ -8,6 +8,10 @@ of N simulated nodes (:mod:`tests.controlplane.nodes`): the scheduler places pod
 taint (``KWOK_TOLERATION``) on them, and KWOK makes them Running and Ready and finishes their graceful
 deletion. Pods without the toleration are scheduled nowhere and stay Pending; pods annotated with
 ``KWOK_OWN_STATUS`` are scheduled, but their status is left to the test (a kubelet stand-in of its own).
+
+Fault tests restart etcd or kube-apiserver in place (:meth:`ControlPlane.stop_process`,
+:meth:`ControlPlane.start_etcd`, :meth:`ControlPlane.start_apiserver`, or :meth:`ControlPlane.restart`):
+same port, same flags, same data directory, the log appended to.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class ControlPlane:
     pki: Pki
     api_port: int
     etcd_port: int
+    etcd_peer_port: int = 0  # chosen at etcd's first start, kept across restarts
+    apiserver_args: list[str] = field(default_factory=list)  # the extra flags, kept across restarts
     audit_log: Path | None = None
     # Lease writes logged with their bodies: an election's history, at a few kB per renewal. A benchmark
     # with thousands of renewing Leases logs metadata only, so the log does not outgrow what it measures.
@@ -130,6 +136,54 @@ class ControlPlane:
         """The names of the processes still running."""
         return [child.name for child in self.children if child.process.poll() is None]
 
+    def stop_process(self, name: str, timeout: float = _STOP_GRACE) -> float:
+        """SIGTERM one process (``etcd``, ``kube-apiserver``, ...) and wait until it exits; its exit time.
+
+        SIGKILL if it is still running after ``timeout``.
+
+        Raises:
+            RuntimeError: it is not running.
+        """
+        child = next((c for c in self.children if c.name == name and c.process.poll() is None), None)
+        if child is None:
+            raise RuntimeError(f"{name} is not running")
+        started = time.monotonic()
+        child.process.send_signal(signal.SIGTERM)
+        try:
+            child.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
+        self.children.remove(child)
+        return time.monotonic() - started
+
+    def start_etcd(self) -> None:
+        """Start etcd again after :meth:`stop_process`: same port and data directory; wait until healthy.
+
+        Start from the thread that started the control plane (the main thread): the child dies with it.
+        """
+        _start_etcd(self)
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again after :meth:`stop_process`: same port and flags; wait until ready.
+
+        Start from the thread that started the control plane (the main thread): the child dies with it.
+        """
+        _start_apiserver(self, self.apiserver_args)
+
+    def restart(self, name: str, down: float = 0.0) -> None:
+        """Stop ``etcd`` or ``kube-apiserver`` and start it again ``down`` seconds after the SIGTERM.
+
+        Both stop taking connections at the SIGTERM, so ``down`` is the outage their clients see (at least
+        the time the process takes to exit). Returns once it is healthy (etcd) or ready (the API server).
+        """
+        starts = {"etcd": self.start_etcd, "kube-apiserver": self.start_apiserver}
+        if name not in starts:
+            raise ValueError(f"cannot restart {name}: only {', '.join(starts)}")
+        exited = self.stop_process(name)
+        time.sleep(max(0.0, down - exited))
+        starts[name]()
+
     def stop(self) -> None:
         """SIGTERM every process (newest first), SIGKILL what is left after a grace period."""
         for child in reversed(self.children):
@@ -188,7 +242,8 @@ def _admin_context(plane: ControlPlane) -> ssl.SSLContext:
 
 
 def _start_etcd(plane: ControlPlane) -> None:
-    peer_port = free_port()
+    plane.etcd_peer_port = plane.etcd_peer_port or free_port()
+    peer_port = plane.etcd_peer_port
     client_url = f"http://127.0.0.1:{plane.etcd_port}"
     peer_url = f"http://127.0.0.1:{peer_port}"
     _spawn(
@@ -369,13 +424,14 @@ def control_plane(
         pki=make_pki(root / "pki"),
         api_port=free_port(),
         etcd_port=free_port(),
+        apiserver_args=list(apiserver_args or []),
         audit_log=root / "audit.log" if audit else None,
         audit_lease_bodies=audit_lease_bodies,
         kwok_bin_dir=kwok_bin_dir,
     )
     try:
         _start_etcd(plane)
-        _start_apiserver(plane, apiserver_args or [])
+        _start_apiserver(plane, plane.apiserver_args)
         plane.write_kubeconfig(plane.kubeconfig, plane.pki.admin)
         _start_controllers(plane, controller_manager_args or [], scheduler_args or [])
         _wait_for_default_service_account(plane)

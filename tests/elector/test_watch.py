@@ -11,7 +11,7 @@ from tests.elector.conftest import LEASE, NAMESPACE, Harness
 from leadergroup.elector import ManualClock
 from leadergroup.elector.clock import settle
 from leadergroup.elector.memory import WatchableMemoryLeaseStore
-from leadergroup.elector.watch import LeaseWatchSilent, watch_releases
+from leadergroup.elector.watch import LeaseWatchForbidden, LeaseWatchSilent, watch_releases
 
 
 @pytest.fixture
@@ -99,3 +99,29 @@ async def test_a_silent_watch_is_reported_and_opened_again(caplog: pytest.LogCap
     assert opened >= 2
     [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
     assert "watch silent, the connection presumed dead" in warning.getMessage()
+
+
+async def test_a_watch_refused_once_is_asked_again_and_used(caplog: pytest.LogCaptureFixture) -> None:
+    opened = 0
+    released = asyncio.Event()
+
+    class RefusedOnceThenReleasing:
+        """A just-restarted API server refuses for a moment while its authorizer's caches fill."""
+
+        async def watch(self, namespace: str, name: str) -> AsyncIterator[dict[str, object]]:
+            nonlocal opened
+            opened += 1
+            if opened == 1:
+                raise LeaseWatchForbidden("403 Forbidden")
+            yield {"spec": {"holderIdentity": ""}}
+
+    task = asyncio.create_task(
+        watch_releases(RefusedOnceThenReleasing(), NAMESPACE, LEASE, released.set, retry_delay=0.0)
+    )
+    try:
+        async with asyncio.timeout(5):
+            await released.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert "polling only" not in caplog.text  # one refusal is no verdict on the Role

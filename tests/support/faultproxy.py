@@ -94,6 +94,11 @@ class _Link:
             side.transport.abort()
             return
         if side is self.client:
+            if self.proxy._listener is None:
+                # Accepted by the kernel before refuse() but made after it: refused all the same.
+                self.proxy._links.add(self)
+                self.close("reset")
+                return
             self.proxy._links.add(self)
             self.connecting = asyncio.get_running_loop().create_task(self._connect())
         self.update()
@@ -159,7 +164,8 @@ class FaultProxy:
         self.port = 0
         self.bytes_forwarded = 0
         self._links: set[_Link] = set()
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None  # while listening
+        self._making: set[asyncio.Task[Any]] = set()  # accepted connections being wrapped in links
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         # Set while the network flows. An Event binds to the loop that first waits on it: the proxy's own.
@@ -257,12 +263,32 @@ class FaultProxy:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=CALL_TIMEOUT)
 
     async def _listen(self) -> None:
-        if self._server is not None:
+        if self._listener is not None:
             return
-        self._server = await asyncio.get_running_loop().create_server(
-            lambda: _Link(self).client, "127.0.0.1", self.port, reuse_address=True
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        # Our own accepting, not loop.create_server: asyncio.Server drops (leaks, open) a connection it had
+        # half-accepted when closed, and a connection accepted just before refuse() must still be reset.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(128)
+        listener.setblocking(False)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        asyncio.get_running_loop().add_reader(listener.fileno(), self._accept_ready)
+
+    def _accept_ready(self) -> None:
+        """Take every connection the kernel has accepted, each into a link of its own."""
+        assert self._listener is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            link = _Link(self)
+            making = loop.create_task(loop.connect_accepted_socket(lambda link=link: link.client, connection))  # type: ignore[misc]
+            self._making.add(making)
+            making.add_done_callback(self._making.discard)
 
     async def _silence(self) -> int:
         fresh = [link for link in self._links if not link.silenced]
@@ -280,9 +306,17 @@ class FaultProxy:
             link.update()
 
     async def _refuse(self, how: Literal["abort", "reset"] = "reset") -> None:
-        if self._server is not None:
-            self._server.close()  # closes the listening socket at once
-            self._server = None
+        if self._listener is not None:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            while True:  # what the kernel accepted meanwhile is reset, as by a host that refuses
+                try:
+                    connection, _ = self._listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.close()
+            self._listener.close()  # new connections: ECONNREFUSED
+            self._listener = None
         for link in list(self._links):
             link.close(how)
         await asyncio.sleep(0)  # the transports close their sockets in the next round of the loop

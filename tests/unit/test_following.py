@@ -150,14 +150,27 @@ async def test_each_end_of_a_stream_is_counted_by_its_reason() -> None:
     ]
 
 
-def test_failures_in_a_row_back_off_up_to_a_bound() -> None:
-    follower = QuietFollower(
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        following.Following(namespaces=(), label_selector="x", gate=following.AlwaysActive()),
+async def test_failures_back_off_refusals_longer_and_any_answer_ends_the_streak(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[tuple[int, int]] = []
+
+    def no_wait(failures: int, refusals: int = 0, first: float = 1.0) -> float:
+        asked.append((failures, refusals))
+        return 0.0
+
+    monkeypatch.setattr(following, "retry_delay", no_wait)
+    client = ScriptedClient(
+        [
+            [ApiUnavailable("connection refused")],
+            [ApiUnavailable("connection refused")],
+            [ApiError(410, "Expired", "a restarted server's cache")],  # an answer: listed again at once
+            [ApiError(403, "Forbidden", "RBAC caches not loaded yet")],
+            [ApiError(403, "Forbidden", "still")],
+        ]
     )
-    delays = [follower._backoff(failures) for failures in range(1, 10)]
-    assert 0.8 <= delays[0] <= 1.0
-    assert 3.2 <= delays[2] <= 4.0
-    assert all(delay <= following.WATCH_RETRY_MAX_SECONDS for delay in delays)
-    assert delays[-1] >= 0.8 * following.WATCH_RETRY_MAX_SECONDS
+    await follow_until_played(client, WatchBook())
+    # The 410 asks for no delay and ends the streak; the second refusal in a row waits the longest,
+    # although the list between them was allowed (a Role that grants list but not watch).
+    assert asked == [(1, 0), (2, 0), (1, 1), (1, 2)]
+    assert client.lists == 4  # first, after the 410, after each 403

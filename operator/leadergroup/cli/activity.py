@@ -22,13 +22,18 @@ from typing import Any
 
 from leadergroup.cli.peering import Peer, PeeringPlan, live_others, parse_peers
 from leadergroup.kube import ApiError, ApiUnavailable, KubeClient, WatchSilent
-from leadergroup.kube.liveness import WATCH_IDLE_SECONDS, WATCHES, WatchBook, server_timeout_seconds
+from leadergroup.kube.liveness import (
+    WATCH_IDLE_SECONDS,
+    WATCHES,
+    WatchBook,
+    retry_delay,
+    server_timeout_seconds,
+)
 
 logger = logging.getLogger(__name__)
 
 # How long to wait before reading a peering object again after a failure (or while it does not exist).
 RETRY_SECONDS = 1.0
-FORBIDDEN_RETRY_SECONDS = 30.0
 
 
 def kopf_would_pause(
@@ -114,11 +119,13 @@ class PeeringGate:
     async def _follow(self, namespace: str | None) -> None:
         plural, scope = self.plan.resource.plural, namespace or ""
         self.watches.started(plural, scope, self)
+        refusals = 0
         try:
             while True:
                 try:
                     body = await self.client.get_or_none(self.plan.resource, self.plan.name, namespace)
                     self.watches.heard(plural, scope, self)
+                    refusals = 0
                     again = self.judge(namespace, body)
                     if body is None:
                         await asyncio.sleep(RETRY_SECONDS)
@@ -138,11 +145,12 @@ class PeeringGate:
                     self.watches.restarted(plural, "expired" if expired else "error")
                     if not isinstance(error, ApiUnavailable):
                         self.watches.heard(plural, scope, self)  # the server answered
-                    # Refused (RBAC) is the user's to fix, and the Lease watch stays paused until then.
-                    forbidden = error.status == 403
-                    log = logger.warning if forbidden else logger.debug
+                    # Refused (RBAC) is the user's to fix, and the Lease watch stays paused until then;
+                    # the first refusal of a streak may be a restarting API server's (retry_delay).
+                    refusals = refusals + 1 if error.status == 403 else 0
+                    log = logger.warning if refusals else logger.debug
                     log("Reading %s for the Lease watch: %s", self.plan.describe(), error)
-                    await asyncio.sleep(FORBIDDEN_RETRY_SECONDS if forbidden else RETRY_SECONDS)
+                    await asyncio.sleep(retry_delay(1, refusals) if refusals else RETRY_SECONDS)
         finally:
             self.watches.stopped(plural, scope, self)
 

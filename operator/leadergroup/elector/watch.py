@@ -8,7 +8,7 @@ candidate's own clock from what its polls observe, and the watch only ever makes
 
 The watch needs ``list`` and ``watch`` on that one Lease name (the Role the operator makes grants them).
 Where they are not granted (the blog's hand-written Role, say) the watch is refused with 403 and the
-elector polls only, as client-go does.
+elector polls only, as client-go does (asking again every five minutes, in case the Role changes).
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ from typing import Any, Protocol
 from leadergroup.elector.lock import LeaseBackendError
 
 logger = logging.getLogger(__name__)
+
+
+# Where RBAC grants no watch, the elector polls only and asks again this often (one refused request).
+FORBIDDEN_WATCH_RETRY_SECONDS = 300.0
 
 
 class LeaseWatchForbidden(Exception):
@@ -53,16 +57,23 @@ async def watch_releases(
 ) -> None:
     """Call ``on_release`` whenever the Lease is seen with an empty holder; runs until cancelled.
 
-    Streams that end or fail are opened again after ``retry_delay``; a 403 ends the watch for good.
+    Streams that end or fail are opened again after ``retry_delay``. A refusal (403) is asked again after
+    ``retry_delay`` once (an API server that has just restarted refuses for a moment while its authorizer's
+    caches fill), then every :data:`FORBIDDEN_WATCH_RETRY_SECONDS`, polling only meanwhile.
     """
+    refusals = 0
     while True:
         try:
             async for lease in backend.watch(namespace, name):
+                refusals = 0
                 if not ((lease.get("spec") or {}).get("holderIdentity") or ""):
                     on_release()
         except LeaseWatchForbidden:
-            logger.info("Lease %s/%s: not allowed to watch it; polling only", namespace, name)
-            return
+            refusals += 1
+            if refusals == 2:  # refused twice in a row: RBAC grants no watch (the blog's Role)
+                logger.info("Lease %s/%s: not allowed to watch it; polling only", namespace, name)
+            await asyncio.sleep(retry_delay if refusals == 1 else FORBIDDEN_WATCH_RETRY_SECONDS)
+            continue
         except LeaseWatchSilent as error:
             logger.warning(
                 "Lease %s/%s: watch silent, the connection presumed dead (%s); watching again",

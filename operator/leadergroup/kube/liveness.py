@@ -38,6 +38,16 @@ WATCH_SERVER_TIMEOUT_RANGE = (24, 30)
 # A watch that heard nothing from the server for this many idle bounds could not be re-established.
 DEAD_AFTER_BOUNDS = 2
 
+# A watch that fails is asked again after 1 s, doubling up to 8 s (jittered): an API server that is down or
+# slow is not flooded, and one that is back is heard within 8 s. Any answer from the server (a 410, an event)
+# ends the streak.
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 8.0
+# A refusal (403) is the user's to fix: asked again every 30 s, with a log line each time. The first of a
+# streak is asked again after 1 s: a kube-apiserver that has just started refuses for a moment while its
+# authorizer's caches fill (seen after every restart of 1.37's).
+FORBIDDEN_RETRY_SECONDS = 30.0
+
 # TCP keepalive: the first probe after 15 s of silence, then every 5 s, the connection dropped after 3
 # unanswered probes (30 s); data left unacknowledged for 30 s drops it too (TCP_USER_TIMEOUT).
 KEEPALIVE_IDLE_SECONDS = 15
@@ -53,6 +63,17 @@ def server_timeout_seconds() -> int:
     """A watch's ``timeoutSeconds``: somewhere in :data:`WATCH_SERVER_TIMEOUT_RANGE`."""
     low, high = WATCH_SERVER_TIMEOUT_RANGE
     return random.randint(low, high)
+
+
+def retry_delay(failures: int, refusals: int = 0, first: float = RETRY_FIRST_SECONDS) -> float:
+    """How long to wait before asking again after ``failures`` failed attempts in a row.
+
+    ``refusals``: how many of the last ones in a row were refused (403); ``first``: the first delay.
+    """
+    if refusals > 1:
+        return FORBIDDEN_RETRY_SECONDS
+    delay = min(first * 2.0 ** max(0, failures - 1), RETRY_MAX_SECONDS)
+    return float(delay * random.uniform(0.8, 1.0))
 
 
 def keepalive_socket(addr_info: tuple[Any, ...]) -> socket.socket:

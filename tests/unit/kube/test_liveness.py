@@ -14,10 +14,13 @@ from leadergroup.kube import KubeClient, WatchSilent
 from leadergroup.kube.config import Connection
 from leadergroup.kube.liveness import (
     DEAD_AFTER_BOUNDS,
+    FORBIDDEN_RETRY_SECONDS,
+    RETRY_MAX_SECONDS,
     WATCH_IDLE_SECONDS,
     WATCH_SERVER_TIMEOUT_RANGE,
     WatchBook,
     keepalive_socket,
+    retry_delay,
     server_timeout_seconds,
 )
 from leadergroup.kube.resources import LEASES
@@ -31,6 +34,16 @@ def test_the_idle_bound_lies_between_a_healthy_streams_longest_silence_and_clien
     assert min(timeouts) >= WATCH_SERVER_TIMEOUT_RANGE[0]
     assert max(timeouts) <= WATCH_SERVER_TIMEOUT_RANGE[1]
     assert len(timeouts) > 1  # jittered: the watches of a process do not all end at once
+
+
+def test_retries_double_up_to_a_bound_and_repeated_refusals_wait_longest() -> None:
+    delays = [retry_delay(failures) for failures in range(1, 10)]
+    assert 0.8 <= delays[0] <= 1.0
+    assert 3.2 <= delays[2] <= 4.0
+    assert all(delay <= RETRY_MAX_SECONDS for delay in delays)
+    assert delays[-1] >= 0.8 * RETRY_MAX_SECONDS
+    assert retry_delay(1, refusals=1) <= 1.0  # the first refusal may be a restarting server's
+    assert retry_delay(5, refusals=2) == FORBIDDEN_RETRY_SECONDS
 
 
 def test_sockets_keep_tcp_keepalive_on() -> None:
