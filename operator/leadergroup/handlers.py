@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from leadergroup import constants, kopfwatch, metrics
+from leadergroup import constants, kopfpeering, kopfwatch, metrics
 from leadergroup.bookkeeping import RememberedDiffBase, RetriesOnlyProgress
 from leadergroup.following import Following, followers_of, with_retries
 from leadergroup.kube import KubeClient
@@ -113,6 +113,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.watching.inactivity_timeout = DEAD_AFTER_BOUNDS * WATCH_IDLE_SECONDS
     settings.watching.reconnect_backoff = 1.0
     kopfwatch.install()
+    # Kopf judges its peers from when their keep-alives were seen, not from their stamps (kopfpeering.py).
+    kopfpeering.install()
     # Page the initial list of each watched resource, as client-go's reflector does (500 a page). Unpaged,
     # a restart with 5,000 groups read all 15,000 pods in one response and held them at once.
     settings.watching.chunk_size = WATCH_LIST_PAGE_SIZE

@@ -21,12 +21,11 @@ exactly one replica's log saying it works (Kopf's last "Resuming/Pausing operati
 gate's last "active/paused") — and from then on a new group and a holder change are served by that
 replica alone. Finally no write of the whole run may come from a second replica.
 
-That last check fails today (20 runs of 20, both backends): a known limit of Kopf peering, kept visible
-by ``xfail(raises=DoubleWork)`` (any other failure fails the test; not strict, since a run whose window
-happens to hold no write passes it). Kopf stamps a keep-alive's ``lastseen`` when it builds the PATCH:
-the active replica's keep-alive held by the freeze lands already expired (stamped 15-20 s before,
-lifetime 10 s), the standby resumes and works alongside it until the active replica's next keep-alive,
-1-5 s later.
+That last check failed in every run before ``leadergroup.kopfpeering``: Kopf stamps a keep-alive's
+``lastseen`` when it builds the PATCH, so the active replica's keep-alive held by the freeze landed
+already expired (stamped 15-20 s before, lifetime 10 s); the active replica, judging its own record by
+that stamp, deleted it, and the standby resumed and worked alongside it until the next keep-alive, 1-5 s
+later. Peers are now judged from when they were seen, as client-go judges a Lease.
 
 Bounds, from the thaw (``RECOVERY_BOUND``): nothing was closed by the freeze, so every stream normally just
 delivers what was held back; at worst a stream went deaf with it, and the 40 s idle bound
@@ -79,7 +78,7 @@ GATE_STATE = re.compile(r"leadergroup\.cli\.acti.*\] Peering \S+ \S+: (active|pa
 
 
 class DoubleWork(AssertionError):
-    """Both replicas wrote work after the thaw (the product bug this test's xfail names)."""
+    """Both replicas wrote work after the thaw."""
 
 
 @dataclass
@@ -228,12 +227,6 @@ def naming(writes: list[str], group: str) -> list[str]:
     return [w for w in writes if re.search(rf"/{group}(-lease)? ->", w)]
 
 
-@pytest.mark.xfail(
-    raises=DoubleWork,
-    strict=False,
-    reason="Kopf peering: the active replica's first keep-alive after the thaw was stamped during the freeze "
-    "and lands expired, so the standby resumes and both work until the next keep-alive (1-5 s)",
-)
 async def test_after_a_20s_freeze_of_all_traffic_exactly_one_replica_works(
     cluster: Cluster, client: KubeClient, pair: Pair
 ) -> None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leadergroup.cli.peering import Peer, PeeringPlan, live_others, parse_peers
+from leadergroup.kopfpeering import PeerSightings
 from leadergroup.kube import ApiError, ApiUnavailable, KubeClient, WatchSilent
 from leadergroup.kube.liveness import (
     WATCH_IDLE_SECONDS,
@@ -69,6 +70,8 @@ class PeeringGate:
     ) -> None:
         self.plan = plan
         self.watches = watches
+        # A peer lives for its lifetime from when its keep-alive was seen, as in Kopf here (kopfpeering.py).
+        self.sightings = PeerSightings()
         self.client = client
         self.priority = priority
         self.sharded = sharded
@@ -102,7 +105,7 @@ class PeeringGate:
             paused, again = True, None
         else:
             paused, again = kopf_would_pause(
-                parse_peers(body),
+                parse_peers(self.sightings.restamped(body, self.plan.identity)),
                 identity=self.plan.identity,
                 priority=self.priority(),
                 sharded=self.sharded,
@@ -181,7 +184,15 @@ class PeeringGate:
                 try:
                     event = await asyncio.wait_for(events.get(), timeout=again)
                 except TimeoutError:
-                    again = self.judge(namespace, body)
+                    # A blocking record has expired on our clock: read the object again before resuming, a
+                    # round trip as Kopf's own re-judging is (it touches its record and waits for the echo).
+                    # Cut off from the server, the read fails and the gate stays as it is.
+                    fresh = await self.client.get_or_none(self.plan.resource, self.plan.name, namespace)
+                    self.watches.heard(self.plan.resource.plural, namespace or "", self)
+                    again = self.judge(namespace, fresh)
+                    if fresh is None:
+                        return
+                    body = fresh
                     continue
                 if event is None:
                     break
