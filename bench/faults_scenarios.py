@@ -282,9 +282,20 @@ async def apiserver_restart(
     results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     operator = OperatorRun(cluster, workdir / "operator-restart.log").start() if "ours" in kinds else None
     try:
+        # Every round's groups and pods first: after a restart of its API server the controller manager
+        # here has been seen to make no more pods for a minute and more (its informers, not the operator).
+        pods: list[list[str] | None] = []
+        for index in range(rounds):
+            if "ours" in kinds:
+                pods.append(await make_group(client, cluster, f"restart-{index}", timing, 3))
+                await make_group(
+                    client, cluster, f"restart-{index}-probe", timing, 1
+                )  # the bench writes its holder
+            else:
+                pods.append(None)
         for index in range(rounds):
             outcome = await restart_round(
-                plane, cluster, client, kinds, f"restart-{index}", timing, down, workdir
+                plane, cluster, client, kinds, f"restart-{index}", pods[index], timing, down, workdir
             )
             for kind, result in outcome.items():
                 results[kind].append(result)
@@ -300,6 +311,7 @@ async def restart_round(
     client: KubeClient,
     kinds: Sequence[str],
     name: str,
+    pods: list[str] | None,
     timing: Timing,
     down: float,
     workdir: Path,
@@ -309,9 +321,7 @@ async def restart_round(
     fleets: dict[str, Fleet] = {}
     started: list[Fleet] = []
     try:
-        if "ours" in kinds:
-            pods = await make_group(client, cluster, name, timing, 3)
-            await make_group(client, cluster, probe, timing, 1)  # no electors: the bench writes its holder
+        if pods is not None:  # made by apiserver_restart, with the probe group (no electors)
             members = [(pod, admin) for pod in pods]
             (fleets["ours"],) = await start_fleets(
                 "ours", [(name, members)], namespace, timing, workdir, started
