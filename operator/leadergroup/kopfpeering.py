@@ -28,8 +28,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from kopf._core.engines import peering as kopf_peering
-
 logger = logging.getLogger(__name__)
 _MARK = "_leadergroup_sighted"
 
@@ -116,6 +114,10 @@ def _lifetime(record: Any) -> float:
 
 def install(sightings: PeerSightings | None = None) -> None:
     """Make Kopf judge its peers from when this process saw their keep-alives (again: a no-op)."""
+    # Imported here: the activity gate imports this module before the operator's first import of Kopf,
+    # which must hide the kubernetes package from it (cli/kopfimport.py).
+    from kopf._core.engines import peering as kopf_peering
+
     if getattr(kopf_peering.process_peering_event, _MARK, False):
         return
     original = kopf_peering.process_peering_event
