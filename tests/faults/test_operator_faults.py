@@ -53,6 +53,7 @@ def metric_samples(port: int, name: str) -> dict[tuple[str, ...], float]:
     return samples
 
 
+@pytest.mark.real_cluster_only("the fault is the proxy's, not the server's: the real server is the reference")
 async def test_the_operator_hears_again_after_its_connections_went_silent(
     cluster: Cluster, client: KubeClient, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -227,6 +227,7 @@ def naming(writes: list[str], group: str) -> list[str]:
     return [w for w in writes if re.search(rf"/{group}(-lease)? ->", w)]
 
 
+@pytest.mark.real_cluster_only("the fault is the proxy's, not the server's: the real server is the reference")
 async def test_after_a_20s_freeze_of_all_traffic_exactly_one_replica_works(
     cluster: Cluster, client: KubeClient, pair: Pair
 ) -> None:
