@@ -184,7 +184,7 @@ async def test_the_liveness_probe_fails_while_no_watch_can_reach_the_server_and_
             assert failed_after >= 2 * WATCH_IDLE_SECONDS - WATCH_SERVER_TIMEOUT_RANGE[1], failed_after
             assert operator.process is not None and operator.process.poll() is None, "it must not exit"
             proxy.accept()
-            # Reconnects back off to at most 16 s, and Kopf caches a probe's result for 10 s.
+            # Reconnects back off to at most 8 s, and Kopf caches a probe's result for 10 s.
             await eventually(
                 lambda: liveness_status(operator.liveness_port) == 200,
                 timeout=16 + 10 + 10,
