@@ -73,55 +73,41 @@ async def test_the_watch_can_be_turned_off(watched: Harness, clock: ManualClock)
     assert [r for r in watched.store.requests if r[0] == "watch"] == [("watch", NAMESPACE, LEASE)], "a's only"
 
 
-async def test_a_silent_watch_is_reported_and_opened_again(caplog: pytest.LogCaptureFixture) -> None:
-    opened = 0
+class FailsOnceThenReleases:
+    """A Lease whose first watch fails with ``first_failure``; every later one shows a release."""
+
+    def __init__(self, first_failure: Exception) -> None:
+        self.first_failure = first_failure
+        self.opened = 0
+
+    async def watch(self, namespace: str, name: str) -> AsyncIterator[dict[str, object]]:
+        self.opened += 1
+        if self.opened == 1:
+            raise self.first_failure
+        yield {"spec": {"holderIdentity": ""}}
+
+
+async def watch_until_released(backend: FailsOnceThenReleases) -> None:
     released = asyncio.Event()
-
-    class SilentThenReleasing:
-        """The first stream dies silently (the client's idle bound ends it); the second shows a release."""
-
-        async def watch(self, namespace: str, name: str) -> AsyncIterator[dict[str, object]]:
-            nonlocal opened
-            opened += 1
-            if opened == 1:
-                raise LeaseWatchSilent("watch leases: nothing received for 40s")
-            yield {"spec": {"holderIdentity": ""}}
-
-    task = asyncio.create_task(
-        watch_releases(SilentThenReleasing(), NAMESPACE, LEASE, released.set, retry_delay=0.0)
-    )
+    task = asyncio.create_task(watch_releases(backend, NAMESPACE, LEASE, released.set, retry_delay=0.0))
     try:
         async with asyncio.timeout(5):
             await released.wait()
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert opened >= 2
+
+
+async def test_a_silent_watch_is_reported_and_opened_again(caplog: pytest.LogCaptureFixture) -> None:
+    # The first stream dies silently (the client's idle bound ends it); the second shows a release.
+    backend = FailsOnceThenReleases(LeaseWatchSilent("watch leases: nothing received for 40s"))
+    await watch_until_released(backend)
+    assert backend.opened >= 2
     [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
     assert "watch silent, the connection presumed dead" in warning.getMessage()
 
 
 async def test_a_watch_refused_once_is_asked_again_and_used(caplog: pytest.LogCaptureFixture) -> None:
-    opened = 0
-    released = asyncio.Event()
-
-    class RefusedOnceThenReleasing:
-        """A just-restarted API server refuses for a moment while its authorizer's caches fill."""
-
-        async def watch(self, namespace: str, name: str) -> AsyncIterator[dict[str, object]]:
-            nonlocal opened
-            opened += 1
-            if opened == 1:
-                raise LeaseWatchForbidden("403 Forbidden")
-            yield {"spec": {"holderIdentity": ""}}
-
-    task = asyncio.create_task(
-        watch_releases(RefusedOnceThenReleasing(), NAMESPACE, LEASE, released.set, retry_delay=0.0)
-    )
-    try:
-        async with asyncio.timeout(5):
-            await released.wait()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    # A just-restarted API server refuses for a moment while its authorizer's caches fill.
+    await watch_until_released(FailsOnceThenReleases(LeaseWatchForbidden("403 Forbidden")))
     assert "polling only" not in caplog.text  # one refusal is no verdict on the Role

@@ -150,16 +150,22 @@ async def test_each_end_of_a_stream_is_counted_by_its_reason() -> None:
     ]
 
 
-async def test_failures_back_off_refusals_longer_and_any_answer_ends_the_streak(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    asked: list[tuple[int, int]] = []
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The (failures, refusals) of every retry delay the follower asks for; it waits none."""
+    calls: list[tuple[int, int]] = []
 
     def no_wait(failures: int, refusals: int = 0, first: float = 1.0) -> float:
-        asked.append((failures, refusals))
+        calls.append((failures, refusals))
         return 0.0
 
     monkeypatch.setattr(following, "retry_delay", no_wait)
+    return calls
+
+
+async def test_failures_back_off_refusals_longer_and_any_answer_ends_the_streak(
+    asked: list[tuple[int, int]],
+) -> None:
     client = ScriptedClient(
         [
             [ApiUnavailable("connection refused")],
@@ -178,15 +184,8 @@ async def test_failures_back_off_refusals_longer_and_any_answer_ends_the_streak(
 
 
 async def test_a_410_right_after_a_list_backs_off_instead_of_listing_in_a_loop(
-    monkeypatch: pytest.MonkeyPatch,
+    asked: list[tuple[int, int]],
 ) -> None:
-    asked: list[tuple[int, int]] = []
-
-    def no_wait(failures: int, refusals: int = 0, first: float = 1.0) -> float:
-        asked.append((failures, refusals))
-        return 0.0
-
-    monkeypatch.setattr(following, "retry_delay", no_wait)
     client = ScriptedClient([[ApiError(410, "Expired", "odd")], [ApiError(410, "Expired", "still")]])
     await follow_until_played(client, WatchBook())
     assert asked == [(1, 0), (2, 0)]  # each 410 came on the resourceVersion of a list made just before
