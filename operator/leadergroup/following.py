@@ -196,11 +196,11 @@ class Follower:
         failures = refusals = 0
         while True:
             reason: RestartReason
-            listed = resource_version is None
             try:
-                if listed:
+                if resource_version is None:
                     resource_version = await self._list(namespace)
                     self.watches.heard(plural, namespace or "", self)
+                    failures = 0  # not the refusals: a Role may grant the list and refuse the watch
                 delivered = False
                 async for event in self.client.watch(
                     self.resource,
@@ -238,10 +238,8 @@ class Follower:
             except ApiError as error:
                 self.watches.heard(plural, namespace or "", self)  # the server answered
                 resource_version = None  # list again, as informers do
-                if error.status == 410 and not listed:  # compacted, or a restarted server's cache: at once
+                if error.status == 410:  # compacted, or a restarted server's cache: at once
                     reason, failures, refusals = "expired", 0, 0
-                elif error.status == 410:  # too old right after a list: something is off, do not loop
-                    reason, failures = "expired", failures + 1
                 else:
                     reason, failures = "error", failures + 1
                     refusals = refusals + 1 if error.status == 403 else 0
